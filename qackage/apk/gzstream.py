@@ -1,0 +1,222 @@
+"""Stream the concatenated gzip members an APK v2 file is made of.
+
+An APK v2 file is ``[signature.tar.gz] control.tar.gz data.tar.gz`` glued together.
+Signatures cover the *compressed* bytes of the control member and ``datahash`` covers
+the compressed bytes of the data member, so we hash exactly the compressed bytes each
+member consumed while inflating it in bounded chunks. Nothing is held whole in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from qackage.apk.limits import Limits
+from qackage.errors import CorruptArchiveError, UnsafeArchiveError
+
+READ_CHUNK = 256 * 1024
+INFLATE_CHUNK = 256 * 1024
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+class CompressedInput:
+    """The file plus bytes read past the end of the previous member."""
+
+    def __init__(self, stream: BinaryIO, limits: Limits, label: str) -> None:
+        self._stream = stream
+        self._pending = b""
+        self.limits = limits
+        self.label = label
+        self.compressed_total = 0
+        self.unpacked_total = 0
+
+    def read(self) -> bytes:
+        if self._pending:
+            data, self._pending = self._pending, b""
+            return data
+        try:
+            return self._stream.read(READ_CHUNK)
+        except OSError as exc:
+            raise CorruptArchiveError(f"{self.label}: cannot read: {exc.strerror or exc}") from exc
+
+    def push_back(self, data: bytes) -> None:
+        self._pending = data + self._pending
+
+    def at_end(self) -> bool:
+        if self._pending:
+            return False
+        data = self.read()
+        if data:
+            self._pending = data
+            return False
+        return True
+
+    def account(self, compressed: int, unpacked: int) -> None:
+        self.compressed_total += compressed
+        self.unpacked_total += unpacked
+        limits = self.limits
+        if self.unpacked_total > limits.max_unpacked_bytes:
+            raise UnsafeArchiveError(
+                f"{self.label}: refusing to unpack more than {limits.max_unpacked_bytes} bytes "
+                "(decompression bomb?)"
+            )
+        if (
+            self.unpacked_total > limits.ratio_floor_bytes
+            and self.unpacked_total > limits.max_ratio * max(self.compressed_total, 1)
+        ):
+            raise UnsafeArchiveError(
+                f"{self.label}: compression ratio above {limits.max_ratio:g}:1 (decompression bomb?)"
+            )
+
+
+class Member:
+    """One gzip member (or, with ``multi``, all remaining members) read as a byte stream.
+
+    ``digest(name)`` is valid once the member was read to its end.
+    """
+
+    def __init__(self, source: CompressedInput, *, multi: bool = False, cap: int | None = None) -> None:
+        self._source = source
+        self._multi = multi
+        self._cap = cap
+        self._inflater = zlib.decompressobj(wbits=31)
+        self._started = False
+        self._buffer = bytearray()
+        self._offset = 0
+        self._tail = b""
+        self._eof = False
+        self._sha1 = hashlib.sha1()
+        self._sha256 = hashlib.sha256()
+        self.compressed_size = 0
+        self.unpacked_size = 0
+
+    # -- inflating ------------------------------------------------------------------------
+
+    def _inflate_some(self) -> bytes:
+        """Inflate the next chunk; b'' means the member (or the stream) ended."""
+        while not self._eof:
+            data = self._tail or self._source.read()
+            if not data:
+                if not self._started:
+                    self._eof = True
+                    return b""
+                raise CorruptArchiveError(f"{self._source.label}: truncated (gzip stream ends early)")
+            if not self._started:
+                if not GZIP_MAGIC.startswith(data[:2]):
+                    raise CorruptArchiveError(f"{self._source.label}: not a gzip stream")
+                self._started = True
+            try:
+                out = self._inflater.decompress(data, INFLATE_CHUNK)
+            except zlib.error as exc:
+                raise CorruptArchiveError(f"{self._source.label}: corrupt gzip data ({exc})") from exc
+            self._tail = self._inflater.unconsumed_tail
+            unused = self._inflater.unused_data
+            consumed = len(data) - len(self._tail) - len(unused)
+            view = memoryview(data)[:consumed]
+            self._sha1.update(view)
+            self._sha256.update(view)
+            self.compressed_size += consumed
+            self.unpacked_size += len(out)
+            self._source.account(consumed, len(out))
+            if self._cap is not None and self.unpacked_size > self._cap:
+                raise UnsafeArchiveError(
+                    f"{self._source.label}: a control segment larger than {self._cap} bytes"
+                )
+            if self._inflater.eof:
+                self._tail = b""
+                if self._multi and (unused or not self._source.at_end()):
+                    # Another member follows; keep inflating it as part of this stream.
+                    self._source.push_back(bytes(unused))
+                    self._inflater = zlib.decompressobj(wbits=31)
+                    self._started = False
+                    if out:
+                        return out
+                    continue
+                if unused:
+                    self._source.push_back(bytes(unused))
+                self._eof = True
+            if out:
+                return out
+        return b""
+
+    # -- reading --------------------------------------------------------------------------
+
+    def _available(self) -> int:
+        return len(self._buffer) - self._offset
+
+    def _compact(self) -> None:
+        if self._offset > 1 << 20 or self._offset == len(self._buffer):
+            del self._buffer[: self._offset]
+            self._offset = 0
+
+    def read_exact(self, size: int) -> bytes:
+        """Exactly ``size`` bytes, or CorruptArchiveError when the stream ends first."""
+        while self._available() < size:
+            chunk = self._inflate_some()
+            if not chunk:
+                raise CorruptArchiveError(f"{self._source.label}: truncated archive")
+            self._compact()
+            self._buffer += chunk
+        data = bytes(self._buffer[self._offset : self._offset + size])
+        self._offset += size
+        self._compact()
+        return data
+
+    def read_upto(self, size: int) -> bytes:
+        """Up to ``size`` bytes; b'' only at the end of the stream."""
+        if not self._available():
+            chunk = self._inflate_some()
+            if not chunk:
+                return b""
+            if len(chunk) <= size:
+                return chunk
+            self._buffer = bytearray(chunk)
+            self._offset = 0
+        take = min(size, self._available())
+        data = bytes(self._buffer[self._offset : self._offset + take])
+        self._offset += take
+        self._compact()
+        return data
+
+    def iter_exact(self, size: int) -> Iterator[bytes]:
+        """Yield exactly ``size`` bytes in chunks (for file bodies)."""
+        remaining = size
+        while remaining:
+            chunk = self.read_upto(min(remaining, INFLATE_CHUNK))
+            if not chunk:
+                raise CorruptArchiveError(f"{self._source.label}: truncated archive")
+            remaining -= len(chunk)
+            yield chunk
+
+    def skip(self, size: int) -> None:
+        for _ in self.iter_exact(size):
+            pass
+
+    def drain(self) -> None:
+        """Read to the end so that digests cover the whole member."""
+        self._buffer.clear()
+        self._offset = 0
+        while self._inflate_some():
+            pass
+
+    def at_eof(self) -> bool:
+        if self._available():
+            return False
+        chunk = self._inflate_some()
+        if not chunk:
+            return True
+        self._buffer = bytearray(chunk)
+        self._offset = 0
+        return False
+
+    def sha1(self) -> bytes:
+        return self._sha1.digest()
+
+    def sha256(self) -> bytes:
+        return self._sha256.digest()
+
+    @property
+    def started(self) -> bool:
+        return self._started
