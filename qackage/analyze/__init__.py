@@ -1,0 +1,1 @@
+"""Find what a package ships. See `qackage.analyze.base` for the facet interface."""

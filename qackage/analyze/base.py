@@ -13,8 +13,9 @@ Analysis runs in two phases so that facets stay pure:
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
@@ -22,6 +23,7 @@ from qackage.analyze.elfimage import ElfImage
 from qackage.model import Entry, EntryKind, Facts, PackageInfo
 
 HEAD_BYTES = 4096
+MAX_SYMLINK_HOPS = 40
 
 
 @dataclass(frozen=True)
@@ -54,20 +56,30 @@ class PackageView:
         prefix = prefix.rstrip("/") + "/"
         return tuple(e for e in self.entries if e.path.startswith(prefix))
 
-    def resolve(self, path: str, max_depth: int = 40) -> str | None:
-        """Follow symlinks inside the package (chroot semantics); None if it leaves the
-        package, dangles or loops."""
+    def follow(self, path: str) -> tuple[tuple[str, ...], str | None, bool]:
+        """Follow symlinks inside the package with chroot semantics: (the paths visited
+        after ``path``, the package path the chain ends at or None, whether it loops)."""
+        chain: list[str] = []
+        seen = {path}
         current = path
-        for _ in range(max_depth):
+        for _ in range(MAX_SYMLINK_HOPS):
             entry = self.by_path.get(current)
             if entry is None:
-                return None
+                return tuple(chain), None, False
             if entry.kind is not EntryKind.SYMLINK:
-                return current
+                return tuple(chain), current, False
             target = entry.link_target or ""
             base = "" if target.startswith("/") else posixpath.dirname(current)
             current = posixpath.normpath(posixpath.join("/", base, target)).lstrip("/")
-        return None
+            chain.append(current)
+            if current in seen:
+                return tuple(chain), None, True
+            seen.add(current)
+        return tuple(chain), None, True
+
+    def resolve(self, path: str) -> str | None:
+        """Where ``path`` ends inside the package; None if it dangles or loops."""
+        return self.follow(path)[1]
 
 
 class Facet(Protocol):
@@ -80,3 +92,21 @@ class Facet(Protocol):
     def analyze(self, view: PackageView, earlier: Facts) -> Facts:
         """Facts for the fields this facet owns; every other field left at its default."""
         ...
+
+
+_DEFAULT_FACTS = Facts()
+
+
+def run_facets(view: PackageView, facets: Sequence[Facet]) -> Facts:
+    """Each facet sees what the ones before it found; the fields it leaves at their
+    defaults keep what earlier facets set."""
+    facts = Facts()
+    for facet in facets:
+        found = facet.analyze(view, facts)
+        changes = {
+            f.name: getattr(found, f.name)
+            for f in dataclasses.fields(Facts)
+            if getattr(found, f.name) != getattr(_DEFAULT_FACTS, f.name)
+        }
+        facts = dataclasses.replace(facts, **changes)
+    return facts

@@ -68,9 +68,7 @@ class ApkArchive:
         self.info = self._read_head()
 
     @classmethod
-    def open(
-        cls, path: str | Path, *, keyring: Keyring | None = None, limits: Limits = DEFAULT_LIMITS
-    ) -> ApkArchive:
+    def open(cls, path: str | Path, *, keyring: Keyring | None = None, limits: Limits = DEFAULT_LIMITS) -> ApkArchive:
         label = str(path)
         try:
             stream = Path(path).open("rb")  # noqa: SIM115 - closed by __exit__/close
@@ -88,9 +86,7 @@ class ApkArchive:
     def __enter__(self) -> ApkArchive:
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
     # -- signature and control ---------------------------------------------------------
@@ -100,9 +96,7 @@ class ApkArchive:
         reader = TarReader(segment, self._limits, self.label)
         for member in reader:
             if member.type is not TarType.FILE:
-                raise UnsafeArchiveError(
-                    f"{self.label}: control segment holds a {member.type.value} ({member.name!r})"
-                )
+                raise UnsafeArchiveError(f"{self.label}: control segment holds a {member.type.value} ({member.name!r})")
             cap = self._limits.max_pkginfo_bytes if member.name == ".PKGINFO" else self._limits.max_control_bytes
             if member.size > cap:
                 raise UnsafeArchiveError(f"{self.label}: {member.name} is larger than {cap} bytes")

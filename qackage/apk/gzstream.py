@@ -59,12 +59,10 @@ class CompressedInput:
         limits = self.limits
         if self.unpacked_total > limits.max_unpacked_bytes:
             raise UnsafeArchiveError(
-                f"{self.label}: refusing to unpack more than {limits.max_unpacked_bytes} bytes "
-                "(decompression bomb?)"
+                f"{self.label}: refusing to unpack more than {limits.max_unpacked_bytes} bytes (decompression bomb?)"
             )
-        if (
-            self.unpacked_total > limits.ratio_floor_bytes
-            and self.unpacked_total > limits.max_ratio * max(self.compressed_total, 1)
+        if self.unpacked_total > limits.ratio_floor_bytes and self.unpacked_total > limits.max_ratio * max(
+            self.compressed_total, 1
         ):
             raise UnsafeArchiveError(
                 f"{self.label}: compression ratio above {limits.max_ratio:g}:1 (decompression bomb?)"
@@ -121,9 +119,7 @@ class Member:
             self.unpacked_size += len(out)
             self._source.account(consumed, len(out))
             if self._cap is not None and self.unpacked_size > self._cap:
-                raise UnsafeArchiveError(
-                    f"{self._source.label}: a control segment larger than {self._cap} bytes"
-                )
+                raise UnsafeArchiveError(f"{self._source.label}: a control segment larger than {self._cap} bytes")
             if self._inflater.eof:
                 self._tail = b""
                 if self._multi and (unused or not self._source.at_end()):

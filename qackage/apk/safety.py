@@ -109,9 +109,7 @@ class TreePolicy:
         parent = posixpath.dirname(path)
         while parent:
             if parent in self._symlinks:
-                raise UnsafeArchiveError(
-                    f"{self._label}: {path!r} would be written through the symlink {parent!r}"
-                )
+                raise UnsafeArchiveError(f"{self._label}: {path!r} would be written through the symlink {parent!r}")
             if self._seen.get(parent, EntryKind.DIR) is not EntryKind.DIR:
                 raise UnsafeArchiveError(f"{self._label}: {path!r} is below the non-directory {parent!r}")
             parent = posixpath.dirname(parent)

@@ -60,9 +60,7 @@ class Keyring:
             raise InputError(f"keyring {folder}: no RSA public keys found")
         return cls(keys, str(path))
 
-    def verify(
-        self, blocks: tuple[SignatureBlock, ...], digests: Mapping[str, bytes], label: str
-    ) -> str:
+    def verify(self, blocks: tuple[SignatureBlock, ...], digests: Mapping[str, bytes], label: str) -> str:
         """Return the name of the key whose signature verified, or raise SignatureError."""
         if not blocks:
             raise SignatureError(f"{label}: not signed, but a keyring was given")
@@ -72,7 +70,7 @@ class Keyring:
             if key is None:
                 unknown.append(block.key_name)
                 continue
-            algorithm: hashes.HashAlgorithm = hashes.SHA256() if block.algorithm == "sha256" else hashes.SHA1()
+            algorithm: hashes.HashAlgorithm = hashes.SHA256() if block.algorithm == "sha256" else hashes.SHA1()  # noqa: S303 - the APK v2 format mandates it
             try:
                 key.verify(
                     block.signature,
@@ -85,6 +83,4 @@ class Keyring:
                     f"{label}: signature by {block.key_name} does not verify (tampered or wrong key)"
                 ) from None
             return block.key_name
-        raise SignatureError(
-            f"{label}: signed by {', '.join(unknown)}, which is not in the keyring {self.origin}"
-        )
+        raise SignatureError(f"{label}: signed by {', '.join(unknown)}, which is not in the keyring {self.origin}")

@@ -85,7 +85,7 @@ class SigningKey:
         return path
 
     def sign(self, payload: bytes, algorithm: str = "sha256") -> bytes:
-        chosen: hashes.HashAlgorithm = hashes.SHA256() if algorithm == "sha256" else hashes.SHA1()
+        chosen: hashes.HashAlgorithm = hashes.SHA256() if algorithm == "sha256" else hashes.SHA1()  # noqa: S303 - the APK v2 format mandates it
         return self.private_key.sign(payload, padding.PKCS1v15(), chosen)
 
 
