@@ -159,6 +159,12 @@ CASES = [
         UnsafeArchiveError,
         "below the non-directory",
     ),
+    Case(
+        "symlink-over-implicit-dir",
+        lambda: apk(_usr_tree(member("usr/x/file", b"x"), header("usr/x", typeflag=b"2", linkname="/etc"))),
+        UnsafeArchiveError,
+        "earlier members live below it",
+    ),
     Case("trailing-garbage", _trailing_garbage, CorruptArchiveError, "not a gzip stream"),
     Case(
         "control-symlink",

@@ -26,13 +26,18 @@ PLAN_AFTER = 64 << 10  # bytes needed before the program headers can be planned
 
 PT_LOAD, PT_DYNAMIC, PT_INTERP, PT_NOTE = 1, 2, 3, 4
 
-# Byte strings whose presence anywhere in the file tells us about its toolchain.
+# Byte strings whose presence anywhere in the file tells us about its toolchain. Rust
+# programs embed panic locations ("/rustc/<commit>/library/std/src/...") even when
+# stripped. Go is recognised from captured regions instead (its build info and build-ID
+# note live in ranges we keep), so the full-file scan costs one pass.
 MARKERS = {
+    "rust-panic-path": b"/rustc/",
+}
+# Searched only in the captured image.
+CAPTURED_MARKERS = {
     "go-buildinfo": b"\xff Go buildinf:",
     "go-buildid": b"Go build ID: ",
-    "rust-panic-path": b"/rustc/",
     "rustc-comment": b"rustc version ",
-    "rust-std": b"library/std/src/",
 }
 _LONGEST_MARKER = max(len(m) for m in MARKERS.values())
 
@@ -188,6 +193,10 @@ class ElfCapture:
 
     def image(self) -> ElfImage:
         if self._whole or self._plan is None:
-            return ElfImage(self._size, (0,), (bytes(self._buffer),), frozenset(self._markers))
-        starts = tuple(sorted(self._kept))
-        return ElfImage(self._size, starts, tuple(bytes(self._kept[s]) for s in starts), frozenset(self._markers))
+            starts: tuple[int, ...] = (0,)
+            chunks: tuple[bytes, ...] = (bytes(self._buffer),)
+        else:
+            starts = tuple(sorted(self._kept))
+            chunks = tuple(bytes(self._kept[s]) for s in starts)
+        found = {name for name, marker in CAPTURED_MARKERS.items() if any(marker in c for c in chunks)}
+        return ElfImage(self._size, starts, chunks, frozenset(self._markers | found))

@@ -206,7 +206,7 @@ def _language(image: ElfImage, out: _Collected) -> tuple[Language, str | None]:
         rust_version = match.group(1).decode()
     if "go-buildinfo" in image.markers or "go-buildid" in image.markers:
         return Language.GO, None
-    if out.rust_section or rust_version or {"rust-panic-path", "rust-std"} & image.markers:
+    if out.rust_section or rust_version or "rust-panic-path" in image.markers:
         return Language.RUST, rust_version
     return Language.C, None
 

@@ -6,12 +6,12 @@ an ``@INC`` directory, so the module name is the path below one of those directo
 
 * ``usr/lib/perl5/{vendor_perl,site_perl,core_perl}/`` (Wolfi, Alpine), optionally followed
   by a version (``5.40``) and an architecture (``x86_64-linux-thread-multi``);
-* ``usr/share/perl5/``, ``usr/share/perl/<version>/``, ``usr/lib/<triplet>/perl5/<version>/``
-  (Debian) and the ``usr/local`` variants.
+* ``usr/share/perl5/``, ``usr/share/perl/<version>/``, ``usr/lib/<triplet>/perl{,5,-base}/``
+  (Debian) and the ``usr/local`` variants, ``usr/local/lib/site_perl`` among them.
 
-When the head of the file declares ``package Foo::Bar;`` and that name matches the end of the
-path, it wins: it is what the author called the module and it confirms where ``@INC`` begins
-even in a layout we do not know. An XS module has its shared object at
+Below a root we know, the path names the module (``use`` maps names to paths). Where an
+unknown directory sits in between, the file's ``package Foo::Bar;`` declaration that matches
+the end of the path names it instead. An XS module has its shared object at
 ``auto/Foo/Bar/Bar.so`` below the same kind of directory.
 """
 
@@ -24,8 +24,8 @@ from qackage.analyze.base import HEAD_BYTES, PackageView
 from qackage.model import Entry, EntryKind, Facts, PerlModule
 
 KIB = 1024
-# Where to look for ``package`` when the first HEAD_BYTES do not hold it (a long licence
-# comment or POD before the code). Beyond this the path alone names the module.
+# How far to look for ``package`` when the first HEAD_BYTES do not hold it (a long licence
+# comment or POD before the code). Only needed for files below an unknown directory.
 PACKAGE_SEARCH_BYTES = 32 * KIB
 
 _ARCH = r"[A-Za-z0-9_]+-linux[\w.-]*"
@@ -36,7 +36,8 @@ _ROOT = re.compile(
     rf"lib(?:64)?/perl5(?:/(?:vendor_perl|site_perl|core_perl))?(?:/{_VERSION})?(?:/{_ARCH})?"
     rf"|share/perl5(?:/(?:vendor_perl|site_perl|core_perl))?(?:/{_VERSION})?"
     rf"|share/perl/{_VERSION}"
-    rf"|lib(?:64)?/{_ARCH}/perl5?(?:/{_VERSION})?"
+    rf"|lib(?:64)?/{_ARCH}/perl(?:5|-base)?(?:/{_VERSION})?"
+    rf"|lib/site_perl(?:/{_VERSION})?(?:/{_ARCH})?"
     r")/"
 )
 _IDENTIFIER = re.compile(r"^[A-Za-z_]\w*$")
@@ -49,11 +50,9 @@ def module_relpath(path: str) -> str | None:
     return None if match is None else path[match.end() :]
 
 
-def _path_name(relpath: str) -> str | None:
+def _path_parts(relpath: str) -> list[str] | None:
     parts = relpath.removesuffix(".pm").split("/")
-    if parts[0] == "auto" or not all(_IDENTIFIER.match(part) for part in parts):
-        return None
-    return "::".join(parts)
+    return None if parts[0] == "auto" else parts
 
 
 def declared_packages(text: bytes) -> tuple[str, ...]:
@@ -61,17 +60,24 @@ def declared_packages(text: bytes) -> tuple[str, ...]:
     return tuple(match.group(1).decode("ascii") for match in _PACKAGE.finditer(text))
 
 
-def module_name(path: str, relpath: str, head: bytes) -> str | None:
-    """The name ``use`` takes for the module at ``path``, or None if it has none."""
-    from_path = _path_name(relpath)
-    if from_path is None:
+def module_name(relpath: str, head: bytes) -> str | None:
+    """The name ``use`` takes for the module at ``relpath`` (below a recognised root).
+
+    ``use`` resolves names to paths, so a path made of identifiers names the module even
+    when the file declares some other package. When a directory we do not know sits in
+    between (``5.40.0-custom/Foo/Bar.pm``), the declared package that matches the end of
+    the path tells where ``@INC`` really starts.
+    """
+    parts = _path_parts(relpath)
+    if parts is None:
         return None
-    components = path.removesuffix(".pm").split("/")
+    if all(_IDENTIFIER.match(part) for part in parts):
+        return "::".join(parts)
     for declared in declared_packages(head):
-        parts = declared.split("::")
-        if components[-len(parts) :] == parts:
+        names = declared.split("::")
+        if parts[-len(names) :] == names:
             return declared
-    return from_path
+    return None
 
 
 def xs_modules(paths: list[str]) -> frozenset[str]:
@@ -97,7 +103,7 @@ def find_modules(view: PackageView) -> tuple[PerlModule, ...]:
         relpath = module_relpath(path)
         if relpath is None:
             continue
-        name = module_name(path, relpath, view.contents.get(path, b""))
+        name = module_name(relpath, view.contents.get(path, b""))
         if name is not None:
             modules.add(PerlModule(name=name, path=path, has_xs=name in with_xs))
     return tuple(sorted(modules, key=lambda m: (m.name, m.path)))
@@ -109,11 +115,13 @@ class PerlFacet:
     name: ClassVar[str] = "perl"
 
     def capture(self, entry: Entry, head: bytes) -> int:
-        if not entry.path.endswith(".pm") or module_relpath(entry.path) is None:
-            return 0
-        declaration = _PACKAGE.search(head)
-        if declaration is not None:
-            return declaration.end()  # all we need is that first statement
+        relpath = module_relpath(entry.path) if entry.path.endswith(".pm") else None
+        parts = None if relpath is None else _path_parts(relpath)
+        if parts is None or all(_IDENTIFIER.match(part) for part in parts):
+            return 0  # not a module, or the path alone names it
+        declarations = list(_PACKAGE.finditer(head))
+        if declarations:
+            return declarations[-1].end()  # the statements are all we read
         return min(entry.size, PACKAGE_SEARCH_BYTES if len(head) >= HEAD_BYTES else len(head))
 
     def analyze(self, view: PackageView, earlier: Facts) -> Facts:

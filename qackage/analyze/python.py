@@ -329,7 +329,8 @@ def _summary(headers: Mapping[str, str]) -> str:
 def _distribution(view: PackageView, located: _SitePath, dirpath: str, headers_file: str) -> PythonDistribution:
     """One distribution from its metadata directory (or distutils' single egg-info file)."""
     dirname = posixpath.basename(dirpath)
-    is_file = view.by_path.get(dirpath, Entry(dirpath, EntryKind.DIR, 0o755)).kind is not EntryKind.DIR
+    listed = view.by_path.get(dirpath)  # absent when the archive only implies the directory
+    is_file = listed is not None and listed.kind is not EntryKind.DIR
 
     def member(name: str) -> str:
         return dirpath if is_file else f"{dirpath}/{name}"

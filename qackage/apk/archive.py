@@ -135,7 +135,7 @@ class ApkArchive:
         if self._consumed:
             raise RuntimeError("members() can be iterated once")
         self._consumed = True
-        data = Member(self._input, multi=True)
+        data = Member(self._input, multi=True, sha1=False)
         reader = TarReader(data, self._limits, self.label)
         policy = TreePolicy(self.label, self._limits)
         for member in reader:

@@ -75,7 +75,9 @@ class Member:
     ``digest(name)`` is valid once the member was read to its end.
     """
 
-    def __init__(self, source: CompressedInput, *, multi: bool = False, cap: int | None = None) -> None:
+    def __init__(
+        self, source: CompressedInput, *, multi: bool = False, cap: int | None = None, sha1: bool = True
+    ) -> None:
         self._source = source
         self._multi = multi
         self._cap = cap
@@ -85,7 +87,9 @@ class Member:
         self._offset = 0
         self._tail = b""
         self._eof = False
-        self._sha1 = hashlib.sha1()
+        # SHA-1 is only needed for control segments (signatures, apk checksums); the
+        # data segment needs SHA-256 alone, and hashing is a visible cost on big packages.
+        self._sha1 = hashlib.sha1() if sha1 else None
         self._sha256 = hashlib.sha256()
         self.compressed_size = 0
         self.unpacked_size = 0
@@ -113,7 +117,8 @@ class Member:
             unused = self._inflater.unused_data
             consumed = len(data) - len(self._tail) - len(unused)
             view = memoryview(data)[:consumed]
-            self._sha1.update(view)
+            if self._sha1 is not None:
+                self._sha1.update(view)
             self._sha256.update(view)
             self.compressed_size += consumed
             self.unpacked_size += len(out)
@@ -208,6 +213,8 @@ class Member:
         return False
 
     def sha1(self) -> bytes:
+        if self._sha1 is None:
+            raise RuntimeError("this member was read without SHA-1")
         return self._sha1.digest()
 
     def sha256(self) -> bytes:

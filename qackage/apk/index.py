@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import dataclasses
 import io
 import shutil
 import tarfile
@@ -28,7 +29,7 @@ from qackage.apk.gzstream import CompressedInput, Member
 from qackage.apk.limits import DEFAULT_LIMITS, GIB, KIB, MIB, Limits
 from qackage.apk.pkginfo import parse_atoms
 from qackage.apk.signature import Keyring, SignatureBlock, signature_from_member
-from qackage.apk.tarstream import TarReader, TarType
+from qackage.apk.tarstream import TarMember, TarReader, TarType
 from qackage.apk.version import version_key
 from qackage.apk.writer import SigningKey, gzip_bytes, tar_without_trailer
 from qackage.errors import CorruptArchiveError, InputError, RepositoryError, UnsafeArchiveError
@@ -104,8 +105,7 @@ def split_records(
 ) -> Iterator[tuple[RecordLine, ...]]:
     """Group ``K:value`` lines into records; blank lines separate records."""
     record: list[RecordLine] = []
-    number = 0
-    for number, raw in enumerate(lines, 1):  # noqa: B007 - `number` is used after the loop
+    for number, raw in enumerate(lines, 1):
         line = raw.rstrip("\r\n")
         if not line.strip():
             if record:
@@ -227,13 +227,9 @@ def format_entry_lines(entry: IndexEntry) -> list[str]:
             lines.append(f"{key}:" + " ".join(str(atom) for atom in atoms))
     if info.replaces:
         lines.append("r:" + " ".join(info.replaces))
-    for key, value in info.extra:
-        # One-letter keys came from an index and go back verbatim; .PKGINFO's long
-        # names have no index line except replaces_priority.
-        if key == "replaces_priority":
-            lines.append(f"q:{value}")
-        elif len(key) == 1 and key not in _SINGLE_KEYS and key not in _LIST_KEYS:
-            lines.append(f"{key}:{value}")
+    # One-letter keys came from an index and go back verbatim; .PKGINFO's long names
+    # have no index line except the few in _PKGINFO_TO_INDEX.
+    lines += [f"{key}:{value}" for key, value in index_view(info).extra]
     for line in lines:
         if "\n" in line or "\r" in line:
             raise InputError(f"{info.name}: a line break inside the index line {line[:40]!r}")
@@ -320,7 +316,7 @@ def read_index(
             raise CorruptArchiveError(f"{label}: truncated (signature but no index)")
     entries: list[IndexEntry] | None = None
     description = ""
-    member = first
+    member: TarMember | None = first
     while member is not None:
         if member.type is TarType.FILE and member.name == "APKINDEX":
             if entries is not None:
@@ -386,10 +382,25 @@ def package_checksum(path: Path, limits: Limits = DEFAULT_LIMITS) -> str:
     return q1_checksum(control.sha1())
 
 
+# .PKGINFO keys that an index carries under a one-letter key.
+_PKGINFO_TO_INDEX = {"replaces_priority": "q"}
+
+
+def index_view(info: PackageInfo) -> PackageInfo:
+    """``info`` as an index record can hold it: no datahash or triggers, and only the
+    extra keys an index has a line for. Reading back a written record gives exactly this."""
+    extra = tuple(
+        (_PKGINFO_TO_INDEX.get(key, key), value)
+        for key, value in info.extra
+        if key in _PKGINFO_TO_INDEX or (len(key) == 1 and key not in _SINGLE_KEYS and key not in _LIST_KEYS)
+    )
+    return dataclasses.replace(info, origin=info.origin or info.name, datahash="", triggers=(), extra=extra)
+
+
 def index_entry_for(path: Path, limits: Limits = DEFAULT_LIMITS) -> IndexEntry:
     """Describe one .apk file as an index would."""
     with ApkArchive.open(path, limits=limits) as apk:
-        info = apk.info
+        info = index_view(apk.info)
     return IndexEntry(info=info, checksum=package_checksum(path, limits), file_size=path.stat().st_size)
 
 
@@ -497,6 +508,7 @@ __all__ = [
     "format_index",
     "index_archive_bytes",
     "index_entry_for",
+    "index_view",
     "package_checksum",
     "parse_index_text",
     "read_index",

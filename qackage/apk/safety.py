@@ -62,6 +62,10 @@ class TreePolicy:
         self._limits = limits
         self._seen: dict[str, EntryKind] = {}
         self._symlinks: set[str] = set()
+        # Directories already proven to be plain directories all the way up. A path
+        # cannot change kind later (duplicates are refused), so the proof holds.
+        self._checked_dirs: set[str] = set()
+        self._implicit_dirs: set[str] = set()
 
     def admit(self, member: TarMember) -> Entry | None:
         """The member as an `Entry`, None for the root directory itself, or an error."""
@@ -80,6 +84,8 @@ class TreePolicy:
         previous = self._seen.get(path)
         if previous is not None and not (previous is EntryKind.DIR and kind is EntryKind.DIR):
             raise UnsafeArchiveError(f"{label}: {path!r} appears twice in the archive")
+        if kind is not EntryKind.DIR and path in self._implicit_dirs:
+            raise UnsafeArchiveError(f"{label}: {path!r} is a {kind.value} but earlier members live below it")
         target: str | None = None
         if kind is EntryKind.SYMLINK:
             target = member.linkname
@@ -107,9 +113,15 @@ class TreePolicy:
 
     def _check_parents(self, path: str) -> None:
         parent = posixpath.dirname(path)
-        while parent:
+        climbed: list[str] = []
+        while parent and parent not in self._checked_dirs:
             if parent in self._symlinks:
                 raise UnsafeArchiveError(f"{self._label}: {path!r} would be written through the symlink {parent!r}")
             if self._seen.get(parent, EntryKind.DIR) is not EntryKind.DIR:
                 raise UnsafeArchiveError(f"{self._label}: {path!r} is below the non-directory {parent!r}")
+            climbed.append(parent)
             parent = posixpath.dirname(parent)
+        # Only directories the archive declared are cached: an undeclared parent could
+        # still be declared later as a symlink.
+        self._implicit_dirs.update(climbed)
+        self._checked_dirs.update(p for p in climbed if self._seen.get(p) is EntryKind.DIR)

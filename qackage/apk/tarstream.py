@@ -93,9 +93,13 @@ def _checksum_ok(header: bytes) -> bool:
         expected = int(_cstring(stored).strip(b" ") or b"-1", 8)
     except ValueError:
         return False
-    unsigned = sum(header[:148]) + 8 * 0x20 + sum(header[156:])
-    signed = sum((b - 256 if b > 127 else b) for b in header[:148] + b" " * 8 + header[156:])
-    return expected in (unsigned, signed)
+    # The checksum treats its own field as eight spaces.
+    unsigned = sum(header) - sum(stored) + 8 * 0x20
+    if expected == unsigned:
+        return True
+    # Some old tars summed signed chars; only computed when the common form fails.
+    high = sum(1 for b in header[:148] + header[156:] if b > 127)
+    return expected == unsigned - 256 * high
 
 
 def parse_pax(data: bytes, label: str) -> dict[str, str]:

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from qackage import __version__
-from qackage.cli import analyze_cmd, resolve_cmd
+from qackage.cli import analyze_cmd, build_cmd, resolve_cmd
 from qackage.errors import QackageError
 
-COMMANDS: tuple[ModuleType, ...] = (analyze_cmd, resolve_cmd)
+COMMANDS: tuple[ModuleType, ...] = (analyze_cmd, resolve_cmd, build_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,6 +20,14 @@ def emit(text: str, output: str | None = None) -> None:
         sys.stdout.write(text)
         return
     path = Path(output)
+    if path.exists() and not path.is_file():
+        # /dev/null, a FIFO, a terminal: write through; renaming over it would replace it.
+        try:
+            with path.open("w", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as exc:
+            raise InputError(f"{output}: cannot write: {exc.strerror or exc}") from exc
+        return
     partial = path.with_name(path.name + ".partial")
     try:
         partial.write_text(text, encoding="utf-8")
