@@ -261,3 +261,21 @@ def test_shebang_interpreter(head: bytes, expected: str | None) -> None:
 
 def test_facts_default_is_empty() -> None:
     assert Facts().elf_files == ()
+
+
+@pytest.mark.parametrize("split", [1, 3, 6])
+def test_marker_split_across_chunks_is_found(split: int) -> None:
+    data = b"\x7fELF" + b"\0" * 1000 + b"panicked at /rustc/abc123/library/std" + b"\0" * 1000
+    at = data.index(b"/rustc/") + split
+    capture_ = ElfCapture(len(data))
+    capture_.feed(data[:at])
+    capture_.feed(data[at:])
+    assert "rust-panic-path" in capture_.image().markers
+
+
+def test_tiny_chunks_still_find_markers() -> None:
+    data = b"\x7fELF" + b"x" * 50 + b"/rustc/" + b"y" * 50
+    capture_ = ElfCapture(len(data))
+    for index in range(len(data)):
+        capture_.feed(data[index : index + 1])
+    assert "rust-panic-path" in capture_.image().markers

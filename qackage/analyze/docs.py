@@ -15,7 +15,8 @@ claim. It is a regular file (or hardlink) that is
   of a Python, Ruby, Perl, Java, Lua or Node package,
 - not executable (a program nothing recognised is still code),
 - not in a tree that holds code or tooling whatever the facets found: ``etc/``
-  (configuration), ``usr/include/``, ``usr/lib/debug/``, the SBOM melange adds under
+  (configuration), ``usr/include/``, ``usr/lib/debug/``, systemd units and generators
+  (``usr/lib/systemd/``, ``lib/systemd/``), the SBOM melange adds under
   ``var/lib/db/sbom/``, language trees (`LANGUAGE_TREES`), build metadata
   (`is_build_metadata`: CMake and pkg-config directories, aclocal macros, libtool
   ``.la`` files, GObject introspection and Vala API files).
@@ -59,7 +60,7 @@ _BUILD_METADATA = re.compile(
     r"^usr/(?:lib|lib64|share)/(?:[^/]+/)?cmake/|^usr/share/aclocal/|/pkgconfig/"
     r"|^usr/share/gir-1\.0/|^usr/share/vala/|^(?:usr/)?lib(?:64)?/(?:[^/]+/)?[^/]+\.la$"
 )
-_CODE_TREES = ("etc/", "usr/include/", "usr/lib/debug/", "var/lib/db/sbom/")
+_CODE_TREES = ("etc/", "usr/include/", "usr/lib/debug/", "var/lib/db/sbom/", "usr/lib/systemd/", "lib/systemd/")
 
 
 def language_tree(path: str) -> str | None:

@@ -163,11 +163,17 @@ class ElfCapture:
         self._overlap = b""
 
     def _scan(self, chunk: bytes) -> None:
-        window = self._overlap + chunk
+        # Search the chunk itself, plus a small seam with the previous chunk's tail so a
+        # marker split across chunks is found without copying whole chunks.
+        seam = self._overlap + chunk[: _LONGEST_MARKER - 1]
         for name, marker in MARKERS.items():
-            if name not in self._markers and marker in window:
+            if name not in self._markers and (marker in chunk or marker in seam):
                 self._markers.add(name)
-        self._overlap = window[-_LONGEST_MARKER:]
+        self._overlap = (
+            (self._overlap + chunk)[-(_LONGEST_MARKER - 1) :]
+            if len(chunk) < _LONGEST_MARKER
+            else (chunk[-(_LONGEST_MARKER - 1) :])
+        )
 
     def feed(self, chunk: bytes) -> None:
         if len(self._markers) < len(MARKERS):

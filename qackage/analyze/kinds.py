@@ -9,8 +9,10 @@ Content is every entry but directories and the SBOM melange adds to every packag
   STATIC (only ``.a`` files, maybe headers), and the language kinds.
 - *Ancillary* kinds describe packages with none of those: DOC, LOCALE, COMPLETIONS,
   CONFIG (files under ``etc/``), SCRIPTS (scripts not on PATH), DATA, COMPAT (symlinks
-  that leave the package) and DEBUG (``usr/lib/debug``). Each content entry falls in one
-  category; every category present is a kind, so "only docs" means DOC alone.
+  that leave the package, or alias a directory) and DEBUG (``usr/lib/debug``). Each
+  content entry falls in one category (a symlink in its target's); every category
+  present is a kind, so "only docs" means DOC alone. Files nothing explains are CLI
+  when they are programs outside PATH, else DATA.
 
 No content at all is METAPACKAGE when the package depends on something, else EMPTY.
 
@@ -18,7 +20,7 @@ The primary kind is the one a maintainer would choose the test pipeline by: DAEM
 whenever there is a daemon (it brings its CLI along); otherwise the kind the package
 name suggests (``-dev``, ``-doc``, ``py3-`` ...) when the content proved it - names
 only break ties between proven kinds; otherwise the first core kind in `KIND_ORDER`,
-or for ancillary packages the category with the most entries.
+or for ancillary packages the first in `ANCILLARY_ORDER`.
 """
 
 from __future__ import annotations
@@ -61,6 +63,19 @@ KIND_ORDER: tuple[PackageKind, ...] = (
     PackageKind.DEBUG,
     PackageKind.METAPACKAGE,
     PackageKind.EMPTY,
+)
+# For packages without core content: the most specific content decides. Docs and
+# translations usually come along with something else; data is what a -data package is.
+ANCILLARY_ORDER: tuple[PackageKind, ...] = (
+    PackageKind.COMPLETIONS,
+    PackageKind.SCRIPTS,
+    PackageKind.CLI,  # programs outside PATH
+    PackageKind.CONFIG,
+    PackageKind.DATA,
+    PackageKind.LOCALE,
+    PackageKind.COMPAT,
+    PackageKind.DOC,
+    PackageKind.DEBUG,
 )
 _LANGUAGE_KINDS = {
     "python": PackageKind.PYTHON,
@@ -128,8 +143,10 @@ def _dev_reason(content: Sequence[Entry], facts: Facts) -> str | None:
     headers = _not_debug(h.path for h in facts.headers)
     if headers:
         parts.append(_plural(len(headers), "header"))
-    if facts.pkgconfig:
-        parts.append("pkg-config " + _listing(p.module for p in facts.pkgconfig))
+    # A .pc without compile or link flags describes data (iso-codes, shared-mime-info).
+    modules = [p.module for p in facts.pkgconfig if p.libs or p.cflags or headers]
+    if modules:
+        parts.append("pkg-config " + _listing(modules))
     links = [
         e.name
         for e in content
@@ -147,8 +164,8 @@ def _dev_reason(content: Sequence[Entry], facts: Facts) -> str | None:
     ]
     if scripts:
         parts.append("linker script " + _listing(scripts))
-    pc_paths = {p.path for p in facts.pkgconfig}
-    metadata = [e.path for e in content if is_build_metadata(e.path) and e.path not in pc_paths]
+    # libtool .la files come along with libraries of any kind; they prove nothing alone.
+    metadata = [e.path for e in content if is_build_metadata(e.path) and not e.path.endswith((".pc", ".la"))]
     if metadata:
         parts.append("build metadata " + _listing(posixpath.basename(p) for p in metadata))
     return "; ".join(parts) or None
@@ -228,21 +245,21 @@ def _categories(content: Sequence[Entry], facts: Facts, view: PackageView) -> di
         by_fact[document.path] = PackageKind.DOC
     for path in facts.locale_files:
         by_fact[path] = PackageKind.LOCALE
-    for completion in facts.completions:
-        by_fact[completion.path] = PackageKind.COMPLETIONS
     for script in facts.scripts:
         by_fact.setdefault(script.path, PackageKind.SCRIPTS)
     for path in facts.data_files:
         by_fact.setdefault(path, PackageKind.DATA)
 
+    completions = {c.path for c in facts.completions}
+
     def category(path: str) -> PackageKind | None:
         if path.startswith(DEBUG_TREE):
             return PackageKind.DEBUG
-        if path in by_fact:
-            return by_fact[path]
+        if path in completions:
+            return PackageKind.COMPLETIONS
         if path.startswith("etc/"):
-            return PackageKind.CONFIG
-        return None
+            return PackageKind.CONFIG  # init scripts included: a -openrc package is configuration
+        return by_fact.get(path)
 
     found: dict[str, PackageKind | None] = {}
     for entry in content:
@@ -280,9 +297,8 @@ def _ancillary_reason(kind: PackageKind, paths: Sequence[str], facts: Facts) -> 
     return f"{_plural(len(paths), 'data file')}"
 
 
-def ancillary_kinds(
-    content: Sequence[Entry], facts: Facts, view: PackageView
-) -> tuple[dict[PackageKind, str], Counter[PackageKind]]:
+def ancillary_kinds(content: Sequence[Entry], facts: Facts, view: PackageView) -> dict[PackageKind, str]:
+    """Ancillary kinds present, with the reason for each."""
     categories = _categories(content, facts, view)
     grouped: dict[PackageKind, list[str]] = {}
     unexplained: list[str] = []
@@ -292,15 +308,13 @@ def ancillary_kinds(
         else:
             grouped.setdefault(kind, []).append(path)
     reasons = {kind: _ancillary_reason(kind, paths, facts) for kind, paths in grouped.items()}
-    counts = Counter({kind: len(paths) for kind, paths in grouped.items()})
     if unexplained:
         # Programs outside PATH (libexec helpers) are still programs; the rest is data.
         helpers = [e.name for e in facts.executables if e.path in unexplained]
         kind = PackageKind.CLI if helpers else PackageKind.DATA
         note = "programs off PATH: " + _listing(helpers) if helpers else f"{_plural(len(unexplained), 'other file')}"
         reasons[kind] = "; ".join(filter(None, (reasons.get(kind), note)))
-        counts[kind] += len(unexplained)
-    return reasons, counts
+    return reasons
 
 
 # --------------------------------------------------------------------------- summary
@@ -315,15 +329,14 @@ def _ordered(kinds: Iterable[PackageKind]) -> tuple[PackageKind, ...]:
     return tuple(k for k in KIND_ORDER if k in chosen)
 
 
-def _choose_primary(name: str, kinds: Sequence[PackageKind], counts: Counter[PackageKind] | None) -> PackageKind:
+def _choose_primary(name: str, kinds: Sequence[PackageKind], ancillary: bool) -> PackageKind:
     if PackageKind.DAEMON in kinds:
         return PackageKind.DAEMON
     hint = name_hint(name)
     if hint is not None and hint in kinds:
         return hint
-    if counts:
-        # Most entries first; KIND_ORDER settles equal counts.
-        return max(kinds, key=lambda k: (counts[k], -KIND_ORDER.index(k)))
+    if ancillary:
+        return min(kinds, key=ANCILLARY_ORDER.index)
     return kinds[0]
 
 
@@ -339,9 +352,9 @@ def summarize_kind(info: PackageInfo, entries: tuple[Entry, ...], facts: Facts) 
             return _only(PackageKind.METAPACKAGE, "no files; depends on " + _listing(depends))
         return _only(PackageKind.EMPTY, "no files and no dependencies")
     reasons = core_kinds(content, facts) if any(not e.path.startswith(DEBUG_TREE) for e in content) else {}
-    counts: Counter[PackageKind] | None = None
-    if not reasons:
-        reasons, counts = ancillary_kinds(content, facts, PackageView(info=info, entries=entries))
+    ancillary = not reasons
+    if ancillary:
+        reasons = ancillary_kinds(content, facts, PackageView(info=info, entries=entries))
     kinds = _ordered(reasons)
-    primary = _choose_primary(info.name, kinds, counts)
+    primary = _choose_primary(info.name, kinds, ancillary)
     return KindSummary(primary, kinds, tuple((k, reasons[k]) for k in kinds))

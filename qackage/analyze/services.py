@@ -26,6 +26,7 @@ syntax says "listen here": ``port = 6379``, ``Port 22``, ``listen 80;``,
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 import re
 import shlex
@@ -291,6 +292,9 @@ def _drop_execline_blocks(words: Sequence[str]) -> list[str]:
 class Launch:
     command: str | None
     user: str | None
+    # False for services that run a command once (systemd Type=oneshot, an init script
+    # that calls sysctl): those define a service, not a daemon.
+    long_running: bool = True
 
 
 def parse_systemd_unit(text: str) -> Launch:
@@ -298,6 +302,7 @@ def parse_systemd_unit(text: str) -> Launch:
     section = ""
     command: str | None = None
     user: str | None = None
+    oneshot = False
     for line in _logical_lines(text):
         stripped = line.strip()
         if not stripped or stripped[0] in "#;":
@@ -312,7 +317,9 @@ def parse_systemd_unit(text: str) -> Launch:
             command = _exec_start_command(value) if value else None  # empty resets the list
         elif key == "User" and value:
             user = value
-    return Launch(command, user)
+        elif key == "Type":
+            oneshot = value == "oneshot"
+    return Launch(command, user, long_running=not oneshot)
 
 
 def _exec_start_command(value: str) -> str | None:
@@ -346,18 +353,21 @@ def parse_openrc_script(text: str, name: str) -> Launch:
 _DAEMON_VARIABLES = ("DAEMON", "daemon", "DAEMON_BIN", "EXEC", "exec", "BINARY", "PROG_PATH")
 _DAEMON_ARGUMENT_VARIABLES = ("DAEMON_ARGS", "DAEMON_OPTS")
 _USER_VARIABLES = ("DAEMONUSER", "DAEMON_USER", "RUNAS", "RUN_AS_USER", "USER")
+# How sysvinit scripts put a program in the background (Debian, LSB, Red Hat, SUSE).
+_DAEMON_LAUNCHER = re.compile(r"^[ \t]*(?:start_daemon|daemon|startproc|daemonize)[ \t]", re.MULTILINE)
 
 
 def parse_sysvinit_script(text: str, name: str) -> Launch:
     variables = shell_variables(text, _service_preset(name))
+    started = _start_stop_daemon(text, variables)
+    detaches = started.command is not None or _DAEMON_LAUNCHER.search(text) is not None
     program = next((variables[v] for v in _DAEMON_VARIABLES if variables.get(v, "").startswith("/")), "")
     if not program:
-        return _start_stop_daemon(text, variables)
+        return dataclasses.replace(started, long_running=detaches)
     arguments = next((variables[v] for v in _DAEMON_ARGUMENT_VARIABLES if variables.get(v)), "")
-    user = next((variables[v] for v in _USER_VARIABLES if variables.get(v)), None)
-    if user is None:
-        user = _start_stop_daemon(text, variables).user
-    return Launch(_join_command(program, arguments), user.split(":", 1)[0] if user else None)
+    user = next((variables[v] for v in _USER_VARIABLES if variables.get(v)), None) or started.user
+    user = user.split(":", 1)[0] if user else None
+    return Launch(_join_command(program, arguments), user, long_running=detaches)
 
 
 def _start_stop_daemon(text: str, variables: Mapping[str, str]) -> Launch:
@@ -378,7 +388,7 @@ def _start_stop_daemon(text: str, variables: Mapping[str, str]) -> Launch:
             rest = [w for w in words[1:] if w.startswith("/")]
             if rest:
                 return Launch(rest[0], user)
-    return Launch(None, None)
+    return Launch(None, None, long_running=False)
 
 
 def _option_value(words: Sequence[str], options: Sequence[str]) -> str | None:
@@ -453,8 +463,14 @@ def _service_kind(entry: Entry) -> str | None:
     return None
 
 
-def find_services(view: PackageView) -> tuple[ServiceDefinition, ...]:
-    found: list[ServiceDefinition] = []
+@dataclass(frozen=True, slots=True)
+class FoundService:
+    definition: ServiceDefinition
+    long_running: bool
+
+
+def find_services(view: PackageView) -> tuple[FoundService, ...]:
+    found: list[FoundService] = []
     for entry in view.entries:
         kind = _service_kind(entry) if _is_regular(entry) else None
         data = captured_bytes(view, entry.path) if kind is not None else None
@@ -464,19 +480,20 @@ def find_services(view: PackageView) -> tuple[ServiceDefinition, ...]:
         if kind == "unit":
             name = entry.name.removesuffix(".service")
             launch = parse_systemd_unit(text)
-            found.append(ServiceDefinition(entry.path, ServiceManager.SYSTEMD, name, launch.command, launch.user))
+            definition = ServiceDefinition(entry.path, ServiceManager.SYSTEMD, name, launch.command, launch.user)
         elif kind == "init":
             manager = _init_manager(text)
             if manager is None:
                 continue
             parse = parse_openrc_script if manager is ServiceManager.OPENRC else parse_sysvinit_script
             launch = parse(text, entry.name)
-            found.append(ServiceDefinition(entry.path, manager, entry.name, launch.command, launch.user))
+            definition = ServiceDefinition(entry.path, manager, entry.name, launch.command, launch.user)
         else:
             run_manager, name = run_script_service(entry.path) or (ServiceManager.S6, entry.name)
             launch = parse_run_script(text)
-            found.append(ServiceDefinition(entry.path, run_manager, name, launch.command, launch.user))
-    return tuple(sorted(found, key=lambda s: s.path))
+            definition = ServiceDefinition(entry.path, run_manager, name, launch.command, launch.user)
+        found.append(FoundService(definition, launch.long_running))
+    return tuple(sorted(found, key=lambda s: s.definition.path))
 
 
 # --------------------------------------------------------------------------- configuration
@@ -709,7 +726,7 @@ def _daemon_reasons(candidate: _Candidate, configs: Sequence[ConfigFile]) -> lis
 def find_daemons(
     view: PackageView,
     executables: Sequence[Executable],
-    services: Sequence[ServiceDefinition],
+    services: Sequence[FoundService],
     configs: Sequence[ConfigFile],
 ) -> tuple[Daemon, ...]:
     candidates: dict[str, _Candidate] = {}
@@ -726,7 +743,10 @@ def find_daemons(
 
     for executable in executables:
         candidate_for(executable.path)
-    for service in services:
+    for found in services:
+        service = found.definition
+        if not found.long_running:
+            continue  # runs once at boot: a service, but what it runs is no daemon
         program = _program_of(service.command) if service.command else None
         path = _package_program(view, program, executables) if program else None
         if path is not None:
@@ -772,4 +792,5 @@ class ServicesFacet:
         owners = package_owner_names(view.info, earlier.executables)
         configs = find_config_files(view, owners)
         daemons = find_daemons(view, earlier.executables, services, configs)
-        return Facts(services=services, daemons=daemons, config_files=configs)
+        definitions = tuple(found.definition for found in services)
+        return Facts(services=definitions, daemons=daemons, config_files=configs)

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
-from qackage.apk.gzstream import CompressedInput, Member
+from qackage.apk.gzstream import CompressedInput, Member, PrefetchingMember
 from qackage.apk.limits import DEFAULT_LIMITS, Limits
 from qackage.apk.pkginfo import parse_pkginfo
 from qackage.apk.safety import TreePolicy
@@ -65,6 +65,7 @@ class ApkArchive:
         self._data_checked = False
         self._datahash_ok = False
         self._consumed = False
+        self._data_member: PrefetchingMember | None = None
         self.info = self._read_head()
 
     @classmethod
@@ -81,6 +82,8 @@ class ApkArchive:
             raise
 
     def close(self) -> None:
+        if self._data_member is not None:
+            self._data_member.close()
         self._stream.close()
 
     def __enter__(self) -> ApkArchive:
@@ -135,7 +138,8 @@ class ApkArchive:
         if self._consumed:
             raise RuntimeError("members() can be iterated once")
         self._consumed = True
-        data = Member(self._input, multi=True, sha1=False)
+        data = PrefetchingMember(self._input, multi=True, sha1=False)
+        self._data_member = data
         reader = TarReader(data, self._limits, self.label)
         policy = TreePolicy(self.label, self._limits)
         for member in reader:

@@ -9,6 +9,8 @@ member consumed while inflating it in bounded chunks. Nothing is held whole in m
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 import zlib
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -16,8 +18,8 @@ from typing import BinaryIO
 from qackage.apk.limits import Limits
 from qackage.errors import CorruptArchiveError, UnsafeArchiveError
 
-READ_CHUNK = 256 * 1024
-INFLATE_CHUNK = 256 * 1024
+READ_CHUNK = 1024 * 1024
+INFLATE_CHUNK = 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -83,7 +85,7 @@ class Member:
         self._cap = cap
         self._inflater = zlib.decompressobj(wbits=31)
         self._started = False
-        self._buffer = bytearray()
+        self._buffer = b""
         self._offset = 0
         self._tail = b""
         self._eof = False
@@ -144,41 +146,37 @@ class Member:
 
     # -- reading --------------------------------------------------------------------------
 
-    def _available(self) -> int:
-        return len(self._buffer) - self._offset
+    # The read buffer is immutable bytes plus an offset: one copy per slice, and the
+    # common case (the request fits in what is buffered) is a single comparison.
 
-    def _compact(self) -> None:
-        if self._offset > 1 << 20 or self._offset == len(self._buffer):
-            del self._buffer[: self._offset]
-            self._offset = 0
+    def _refill(self) -> bool:
+        """Append the next inflated chunk to the unread part of the buffer."""
+        chunk = self._inflate_some()
+        if not chunk:
+            return False
+        rest = self._buffer[self._offset :]
+        self._buffer = rest + chunk if rest else chunk
+        self._offset = 0
+        return True
 
     def read_exact(self, size: int) -> bytes:
         """Exactly ``size`` bytes, or CorruptArchiveError when the stream ends first."""
-        while self._available() < size:
-            chunk = self._inflate_some()
-            if not chunk:
+        end = self._offset + size
+        while end > len(self._buffer):
+            if not self._refill():
                 raise CorruptArchiveError(f"{self._source.label}: truncated archive")
-            self._compact()
-            self._buffer += chunk
-        data = bytes(self._buffer[self._offset : self._offset + size])
-        self._offset += size
-        self._compact()
+            end = self._offset + size
+        data = self._buffer[self._offset : end]
+        self._offset = end
         return data
 
     def read_upto(self, size: int) -> bytes:
         """Up to ``size`` bytes; b'' only at the end of the stream."""
-        if not self._available():
-            chunk = self._inflate_some()
-            if not chunk:
-                return b""
-            if len(chunk) <= size:
-                return chunk
-            self._buffer = bytearray(chunk)
-            self._offset = 0
-        take = min(size, self._available())
-        data = bytes(self._buffer[self._offset : self._offset + take])
-        self._offset += take
-        self._compact()
+        if self._offset >= len(self._buffer) and not self._refill():
+            return b""
+        end = min(self._offset + size, len(self._buffer))
+        data = self._buffer[self._offset : end]
+        self._offset = end
         return data
 
     def iter_exact(self, size: int) -> Iterator[bytes]:
@@ -192,25 +190,26 @@ class Member:
             yield chunk
 
     def skip(self, size: int) -> None:
-        for _ in self.iter_exact(size):
-            pass
+        remaining = size
+        while remaining:
+            buffered = len(self._buffer) - self._offset
+            if buffered <= 0:
+                if not self._refill():
+                    raise CorruptArchiveError(f"{self._source.label}: truncated archive")
+                continue
+            step = min(buffered, remaining)
+            self._offset += step
+            remaining -= step
 
     def drain(self) -> None:
         """Read to the end so that digests cover the whole member."""
-        self._buffer.clear()
+        self._buffer = b""
         self._offset = 0
         while self._inflate_some():
             pass
 
     def at_eof(self) -> bool:
-        if self._available():
-            return False
-        chunk = self._inflate_some()
-        if not chunk:
-            return True
-        self._buffer = bytearray(chunk)
-        self._offset = 0
-        return False
+        return self._offset >= len(self._buffer) and not self._refill()
 
     def sha1(self) -> bytes:
         if self._sha1 is None:
@@ -223,3 +222,63 @@ class Member:
     @property
     def started(self) -> bool:
         return self._started
+
+
+class PrefetchingMember(Member):
+    """A `Member` that inflates and hashes in a background thread.
+
+    zlib and hashlib release the GIL, so on a multi-core machine inflating the next
+    chunks overlaps with parsing the current ones; the queue bounds the read-ahead
+    (``PREFETCH_CHUNKS`` x ``INFLATE_CHUNK`` bytes). Errors found by the producer are
+    re-raised in the consumer at the point the data would have arrived.
+    """
+
+    PREFETCH_CHUNKS = 16
+
+    def __init__(
+        self, source: CompressedInput, *, multi: bool = False, cap: int | None = None, sha1: bool = True
+    ) -> None:
+        super().__init__(source, multi=multi, cap=cap, sha1=sha1)
+        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=self.PREFETCH_CHUNKS)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._done = False
+
+    def _produce(self) -> None:
+        try:
+            while not self._stop.is_set():
+                chunk = Member._inflate_some(self)
+                self._put(chunk)
+                if not chunk:
+                    return
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            self._put(exc)
+
+    def _put(self, item: bytes | BaseException) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+            except queue.Full:
+                continue
+            return
+
+    def _inflate_some(self) -> bytes:
+        if self._done:
+            return b""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._produce, name="qackage-inflate", daemon=True)
+            self._thread.start()
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            self._done = True
+            raise item
+        if not item:
+            self._done = True
+            self._thread.join()
+        return item
+
+    def close(self) -> None:
+        """Stop the producer (when the consumer gives up early)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

@@ -16,6 +16,7 @@ import base64
 import binascii
 import codecs
 import dataclasses
+import functools
 import io
 import shutil
 import tarfile
@@ -27,7 +28,7 @@ from typing import BinaryIO
 from qackage.apk.archive import ApkArchive, q1_checksum
 from qackage.apk.gzstream import CompressedInput, Member
 from qackage.apk.limits import DEFAULT_LIMITS, GIB, KIB, MIB, Limits
-from qackage.apk.pkginfo import parse_atoms
+from qackage.apk.pkginfo import parse_atom
 from qackage.apk.signature import Keyring, SignatureBlock, signature_from_member
 from qackage.apk.tarstream import TarMember, TarReader, TarType
 from qackage.apk.version import version_key
@@ -36,8 +37,8 @@ from qackage.errors import CorruptArchiveError, InputError, RepositoryError, Uns
 from qackage.model import Dependency, PackageInfo
 
 INDEX_NAME = "APKINDEX.tar.gz"
-# An index lists every package of a distribution (Wolfi: a few hundred MiB of text at
-# most); beyond these we assume a hostile or broken file.
+# A whole distribution's index is tens of MiB of text with lines of a few KiB; far
+# beyond these we assume a hostile or broken file.
 MAX_INDEX_TEXT_BYTES = 2 * GIB
 MAX_LINE_BYTES = 1 * MIB
 MAX_DESCRIPTION_BYTES = 64 * KIB
@@ -129,9 +130,14 @@ def _int(line: RecordLine, label: str, error: type[InputError]) -> int:
     return value
 
 
+# The same atoms (so:libc.so.6, cmd:sh ...) recur across a whole distribution's index;
+# Dependency is frozen, so parsed atoms can be shared.
+_cached_atom = functools.lru_cache(maxsize=1 << 16)(parse_atom)
+
+
 def _atoms(line: RecordLine, label: str, error: type[InputError]) -> tuple[Dependency, ...]:
     try:
-        return parse_atoms(line.value)
+        return tuple(_cached_atom(word) for word in line.value.split())
     except InputError as exc:
         raise error(f"{label}: line {line.line}: {exc.message}") from exc
 

@@ -16,6 +16,7 @@ by component with ``O_NOFOLLOW`` so that nothing swapped in meanwhile leads outs
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import os
 import posixpath
@@ -149,18 +150,14 @@ def record_from_lines(record: Sequence[RecordLine], label: str) -> InstalledReco
         elif not current.files:
             raise InputError(f"{label}: line {line.line}: {line.key}: before any R: line")
         elif line.key == "a":
-            current.files[-1] = _replace_file(current.files[-1], acl=_acl(line, label))
+            current.files[-1] = dataclasses.replace(current.files[-1], acl=_acl(line, label))
         else:  # Z
             try:
                 checksum_digest(line.value)
             except ValueError as exc:
                 raise InputError(f"{label}: line {line.line}: {exc}") from None
-            current.files[-1] = _replace_file(current.files[-1], checksum=line.value)
+            current.files[-1] = dataclasses.replace(current.files[-1], checksum=line.value)
     return InstalledRecord(entry, tuple(d.build() for d in dirs))
-
-
-def _replace_file(file: InstalledFile, *, acl: Acl | None = None, checksum: str | None = None) -> InstalledFile:
-    return InstalledFile(file.name, file.acl if acl is None else acl, file.checksum if checksum is None else checksum)
 
 
 def parse_installed_db(text: str, label: str = "lib/apk/db/installed") -> tuple[InstalledRecord, ...]:

@@ -314,8 +314,9 @@ class Repository:
         if target.is_file() and self._matches(target, entry):
             return target
         url = f"{self.location}/{urllib.parse.quote(filename)}"
-        cap = min(entry.file_size, self._settings.max_package_bytes) if entry.file_size else None
-        cap = cap or self._settings.max_package_bytes
+        cap = self._settings.max_package_bytes
+        if entry.file_size:
+            cap = min(cap, entry.file_size)
         response = _open_url(url, self._settings, {})
         if response is None:
             raise RepositoryError(f"{url}: the server answered 304 to an unconditional request")
@@ -332,8 +333,10 @@ class Repository:
     @staticmethod
     def _matches(path: Path, entry: IndexEntry) -> bool:
         try:
+            if entry.file_size and path.stat().st_size != entry.file_size:
+                return False
             return package_checksum(path) == entry.checksum
-        except QackageError:
+        except (OSError, QackageError):
             return False
 
     # -- lookups -------------------------------------------------------------------------

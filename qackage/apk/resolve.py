@@ -189,6 +189,9 @@ class _Walk:
     def __init__(self, catalogs: _Catalogs) -> None:
         self.catalogs = catalogs
         self.chosen: dict[str, ResolvedPackage] = {}
+        # name -> chosen packages offering it (by their name or a provides), so that
+        # "is this already met?" does not scan everything chosen.
+        self.offered: dict[str, list[PackageInfo]] = {}
         self.forbidden: list[_Need] = []
         self.unresolved: list[Unresolved] = []
         self.conflicts: list[Conflict] = []
@@ -197,7 +200,7 @@ class _Walk:
     # -- helpers -------------------------------------------------------------------------
 
     def _met(self, dep: Dependency) -> bool:
-        return any(offers(p.info, dep) for p in self.chosen.values())
+        return any(offers(info, dep) for info in self.offered.get(dep.name, ()))
 
     def _forbids(self, need: _Need, info: PackageInfo) -> bool:
         # A package's conflict with a name it provides itself does not count.
@@ -207,6 +210,8 @@ class _Walk:
         return next((need for need in self.forbidden if self._forbids(need, info)), None)
 
     def _take(self, candidate: _Candidate, need: _Need, why: str) -> None:
+        for name in {candidate.info.name, *(atom.name for atom in candidate.info.provides)}:
+            self.offered.setdefault(name, []).append(candidate.info)
         self.chosen[candidate.info.name] = ResolvedPackage(
             info=candidate.info,
             repository=candidate.repository,

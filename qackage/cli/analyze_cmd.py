@@ -11,7 +11,7 @@ from qackage.analyze.engine import analyze_source
 from qackage.analyze.render import render_analysis
 from qackage.apk.source import open_package
 from qackage.cli.common import add_keyring_option, add_limit_options, keyring_from, limits_from
-from qackage.cli.output import dump_json, emit
+from qackage.cli.output import dump_json, emit, for_terminal
 from qackage.errors import InputError
 from qackage.jsonout import json_schema, to_jsonable
 from qackage.model import Analysis
@@ -58,7 +58,9 @@ def run(args: argparse.Namespace) -> int:
         close = getattr(source, "close", None)
         if close is not None:
             close()
-    text = dump_json(to_jsonable(analysis)) if args.json else render_analysis(analysis)
+    text = (
+        dump_json(to_jsonable(analysis), pretty=for_terminal(args.output)) if args.json else render_analysis(analysis)
+    )
     emit(text, args.output)
     return 0
 

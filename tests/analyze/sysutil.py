@@ -99,7 +99,7 @@ def debian_files(package: str, keep: Callable[[str], bool] = lambda _path: True)
         if source.is_symlink() and source.is_dir():
             continue  # a directory dpkg lists, seen through a merged-/usr link (/lib -> usr/lib)
         if source.is_symlink():
-            planned.append(symlink(member, os.readlink(source)))
+            planned.append(symlink(member, str(source.readlink())))
         elif source.is_file() and os.access(source, os.R_OK):
             planned.append(PlannedFile(member, source=source, mode=source.stat().st_mode & 0o7777))
     if not planned:

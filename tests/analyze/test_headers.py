@@ -105,7 +105,9 @@ def test_header_tree(tmp_path: Path) -> None:
         Header("usr/include/foo-compat.h", "foo-compat.h", ("foo/a.h",), "c"),
         Header("usr/include/foo.h", "foo.h", ("foo/a.h",), "c"),
         Header("usr/include/foo/Widget", "foo/Widget", ("foo/widget.hpp",), "c++"),
-        Header("usr/include/foo/a.h", "foo/a.h", ("cstdint", "foo/b.h", "foo/detail/c.h", "missing.h", "stddef.h"), "c"),
+        Header(
+            "usr/include/foo/a.h", "foo/a.h", ("cstdint", "foo/b.h", "foo/detail/c.h", "missing.h", "stddef.h"), "c"
+        ),
         Header("usr/include/foo/b-copy.h", "foo/b-copy.h", ("stdint.h",), "c"),
         Header("usr/include/foo/b.h", "foo/b.h", ("stdint.h",), "c"),
         Header("usr/include/foo/detail/c.h", "foo/detail/c.h", ("foo/b.h",), "c"),

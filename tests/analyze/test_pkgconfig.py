@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 from pathlib import Path
@@ -66,7 +67,7 @@ def test_foo_pc(tmp_path: Path) -> None:
             ("price", "$$5 # not a comment /usr$$"),
         ),
     )
-    alias = PkgConfig(**{**_fields(foo), "path": "usr/lib/pkgconfig/foo-1.0.pc", "module": "foo-1.0"})
+    alias = dataclasses.replace(foo, path="usr/lib/pkgconfig/foo-1.0.pc", module="foo-1.0")
     assert facts.pkgconfig == (
         alias,
         foo,
@@ -75,10 +76,6 @@ def test_foo_pc(tmp_path: Path) -> None:
             "usr/share/pkgconfig/foo-data.pc", "foo-data", name="foo-data", version="1", variables=(("prefix", "/usr"),)
         ),
     )
-
-
-def _fields(pc: PkgConfig) -> dict[str, object]:
-    return {name: getattr(pc, name) for name in PkgConfig.__slots__}
 
 
 def test_expansion_rules() -> None:

@@ -119,9 +119,13 @@ def test_food_services(tmp_path: Path) -> None:
             "/usr/sbin/food --config /etc/foo/foo.conf --foreground",
             "foo",
         ),
-        ServiceDefinition("etc/s6-overlay/s6-rc.d/food/run", ServiceManager.S6, "food", "/usr/sbin/food --foreground", "foo"),
+        ServiceDefinition(
+            "etc/s6-overlay/s6-rc.d/food/run", ServiceManager.S6, "food", "/usr/sbin/food --foreground", "foo"
+        ),
         ServiceDefinition("etc/sv/food/run", ServiceManager.RUNIT, "food", "/usr/sbin/food --foreground", "foo"),
-        ServiceDefinition("usr/lib/systemd/system/food-alias.service", ServiceManager.SYSTEMD, "food-alias", "/usr/sbin/food"),
+        ServiceDefinition(
+            "usr/lib/systemd/system/food-alias.service", ServiceManager.SYSTEMD, "food-alias", "/usr/sbin/food"
+        ),
         ServiceDefinition(
             "usr/lib/systemd/system/food.service",
             ServiceManager.SYSTEMD,
@@ -226,6 +230,33 @@ def test_service_programs_found_after_usr_merge(tmp_path: Path) -> None:
             ("runs as s6 service barsrv", "runs as systemd service food", "in usr/sbin", "name ends in d"),
         ),
     )
+
+
+def test_services_that_run_once_make_no_daemon(tmp_path: Path) -> None:
+    """A oneshot unit or an init script that runs sysctl defines a service, not a daemon."""
+    files = [
+        PlannedFile("usr/bin/loadkeysd", data=ELF_STUB, mode=EXEC),
+        PlannedFile("usr/bin/tuned", data=ELF_STUB, mode=EXEC),
+        text_file("usr/lib/systemd/system/keys.service", "[Service]\nType=oneshot\nExecStart=/usr/bin/loadkeysd\n"),
+        text_file(
+            "etc/init.d/tune", "#!/bin/sh\nDAEMON=/usr/bin/tuned\ncase $1 in start) $DAEMON --once ;; esac\n", EXEC
+        ),
+        text_file(
+            "etc/init.d/tuned",
+            "#!/bin/sh\nDAEMON=/usr/bin/tuned\nstart-stop-daemon --start --background --exec $DAEMON\n",
+            EXEC,
+        ),
+    ]
+    earlier = Facts(executables=(program("usr/bin/loadkeysd"), program("usr/bin/tuned")))
+    facts = analyze(tmp_path, ServicesFacet(), files, earlier=earlier)
+    assert [(s.name, s.command) for s in facts.services] == [
+        ("tune", "/usr/bin/tuned"),
+        ("tuned", "/usr/bin/tuned"),
+        ("keys", "/usr/bin/loadkeysd"),
+    ]
+    assert [(d.path, d.reasons) for d in facts.daemons] == [
+        ("usr/bin/tuned", ("runs as sysvinit service tuned", "name ends in d"))
+    ]
 
 
 @pytest.mark.parametrize(
@@ -372,7 +403,11 @@ def test_real_debian_dbus(tmp_path: Path) -> None:
     assert (script.command, script.user) == ("/usr/bin/dbus-daemon", "messagebus")
     [daemon] = facts.daemons
     assert daemon.path == "usr/bin/dbus-daemon"
-    assert daemon.reasons[:3] == ("runs as systemd service dbus", "runs as sysvinit service dbus", "name ends in -daemon")
+    assert daemon.reasons[:3] == (
+        "runs as systemd service dbus",
+        "runs as sysvinit service dbus",
+        "name ends in -daemon",
+    )
     assert "etc/default/dbus" in daemon.config_files
 
 
