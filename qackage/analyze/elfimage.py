@@ -169,11 +169,8 @@ class ElfCapture:
         for name, marker in MARKERS.items():
             if name not in self._markers and (marker in chunk or marker in seam):
                 self._markers.add(name)
-        self._overlap = (
-            (self._overlap + chunk)[-(_LONGEST_MARKER - 1) :]
-            if len(chunk) < _LONGEST_MARKER
-            else (chunk[-(_LONGEST_MARKER - 1) :])
-        )
+        tail = _LONGEST_MARKER - 1
+        self._overlap = chunk[-tail:] if len(chunk) >= tail else (self._overlap + chunk)[-tail:]
 
     def feed(self, chunk: bytes) -> None:
         if len(self._markers) < len(MARKERS):

@@ -381,6 +381,10 @@ class InstalledSource:
             member.entry, member.chunks()
         pkg.check            # source=INSTALLED; datahash_verified: every Z: matched
         pkg.modified         # paths whose content differs from the database
+
+    Entries carry the modes the root holds and the owners the database records (a root
+    unpacked without privileges cannot hold the owners). Files stream lazily: a body
+    that is never read is never opened, and is then not counted as verified.
     """
 
     def __init__(self, root: Path, name: str, limits: Limits = DEFAULT_LIMITS) -> None:
