@@ -116,8 +116,9 @@ def test_signed_package_with_keyring(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["analyze", str(apk), "--keyring", str(keyring)]) == 0
     assert "signature by ci.rsa.pub verified" in capsys.readouterr().out
     stranger = tmp_path / "stranger.apk"
-    write_apk(stranger, PackageInfo(name="s", version="1-r0"), [PlannedFile("usr/share/x", data=b"x")],
-              signing_key=other)
+    write_apk(
+        stranger, PackageInfo(name="s", version="1-r0"), [PlannedFile("usr/share/x", data=b"x")], signing_key=other
+    )
     assert main(["analyze", str(stranger), "--keyring", str(keyring)]) == 2
     assert "not in the keyring" in capsys.readouterr().err
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import socket
+import stat
 from pathlib import Path
 
 import pytest
@@ -241,6 +242,17 @@ def test_fifo_is_refused(tmp_path: Path) -> None:
     (root / "run").mkdir()
     os.mkfifo(root / "run/pipe")
     with InstalledSource(root, "thing") as source, pytest.raises(UnsafeArchiveError, match="FIFO"):
+        _read(source)
+
+
+def test_device_node_is_refused(tmp_path: Path) -> None:
+    root = _root_with_db(tmp_path, "F:dev\nR:null\n")
+    (root / "dev").mkdir()
+    try:
+        os.mknod(root / "dev/null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("creating device nodes needs CAP_MKNOD")
+    with InstalledSource(root, "thing") as source, pytest.raises(UnsafeArchiveError, match="device"):
         _read(source)
 
 

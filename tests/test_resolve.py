@@ -139,6 +139,13 @@ def test_preferred_package_owns_its_name(tmp_path: Path) -> None:
     assert _names(resolution) == ["mytool-1.0-r0", "zlib-1.3.1-r0", "busybox-1.36.1-r7", "glibc-2.39-r5"]
 
 
+def test_preferred_package_name_beats_a_provider_of_that_name(tmp_path: Path) -> None:
+    repo = _repo(tmp_path, "os", [pkg("foo-compat", "1.0-r0", provides="foo=9.0")])
+    resolution = resolve(["foo"], [repo], preferred=[pkg("foo", "1.0-r0")])
+    assert _names(resolution) == ["foo-1.0-r0"]
+    assert _names(resolve(["foo"], [repo])) == ["foo-compat-1.0-r0"]
+
+
 def test_preferred_package_provides_win_ties(tmp_path: Path) -> None:
     repo = _repo(tmp_path, "os", [pkg("libfoo", "1.0-r0", provides="so:libfoo.so.1=1")])
     local = pkg("libfoo-ng", "0.1-r0", provides="so:libfoo.so.1=1")

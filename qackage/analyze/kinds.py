@@ -33,7 +33,7 @@ from collections.abc import Iterable, Sequence
 from qackage.analyze.base import PackageView
 from qackage.analyze.docs import is_build_metadata, language_tree
 from qackage.analyze.headers import MULTIARCH_TRIPLET
-from qackage.model import Entry, EntryKind, Facts, KindSummary, PackageInfo, PackageKind
+from qackage.model import DocKind, Entry, EntryKind, Facts, KindSummary, PackageInfo, PackageKind
 
 SBOM = re.compile(r"^var/lib/db/sbom/[^/]+\.spdx\.json$")
 DEBUG_TREE = "usr/lib/debug/"
@@ -72,10 +72,10 @@ ANCILLARY_ORDER: tuple[PackageKind, ...] = (
     PackageKind.CLI,  # programs outside PATH
     PackageKind.CONFIG,
     PackageKind.DATA,
+    PackageKind.DEBUG,
     PackageKind.LOCALE,
     PackageKind.COMPAT,
     PackageKind.DOC,
-    PackageKind.DEBUG,
 )
 _LANGUAGE_KINDS = {
     "python": PackageKind.PYTHON,
@@ -277,7 +277,7 @@ def _categories(content: Sequence[Entry], facts: Facts, view: PackageView) -> di
 
 def _ancillary_reason(kind: PackageKind, paths: Sequence[str], facts: Facts) -> str:
     if kind is PackageKind.DOC:
-        pages = sum(1 for d in facts.documents if d.path in paths and d.kind.value == "man")
+        pages = sum(1 for d in facts.documents if d.path in paths and d.kind is DocKind.MAN)
         extra = f" ({_plural(pages, 'man page')})" if pages else ""
         return f"{_plural(len(paths), 'document')}{extra}"
     if kind is PackageKind.LOCALE:

@@ -374,6 +374,8 @@ def _start_stop_daemon(text: str, variables: Mapping[str, str]) -> Launch:
     """``start-stop-daemon --start --chuid u --exec /usr/sbin/food`` or Red Hat's
     ``daemon --user u /usr/sbin/food``."""
     for line in _logical_lines(text):
+        if "start-stop-daemon" not in line and not line.lstrip().startswith("daemon"):
+            continue  # most lines; splitting each one like a shell would is slow
         words = _shell_words(expand_shell(line, variables))
         if not words:
             continue

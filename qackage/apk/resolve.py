@@ -8,10 +8,12 @@ meet we pick one provider:
 * one package per name: a name that is chosen (or preferred) is never chosen again;
 * for one name, the highest version wins across all repositories (the first repository
   wins a tie);
-* between different packages: the highest *provided* version, then the highest
-  ``provider_priority``, then the earlier repository, then the name;
-* ``preferred`` packages (the local package under test) own their names: a repository's
-  package of the same name is never used, whatever its version.
+* between different packages: the highest *provided* version (an unversioned provides
+  ranks below any version), then the highest ``provider_priority``, then the earlier
+  repository, then the name;
+* ``preferred`` packages (the local package under test) own their names: neither a
+  repository's package of that name nor another provider of it is used, whatever its
+  version; where they provide something, they win ties as if listed first.
 
 Then packages whose ``install_if`` is met by the chosen set are added, as apk does.
 What cannot be met is reported in `Resolution.unresolved` with the reason, and chosen
@@ -130,15 +132,16 @@ class _Catalogs:
     def __init__(self, preferred: Sequence[PackageInfo], repositories: Sequence[Catalog]) -> None:
         self.offering: dict[str, list[_Candidate]] = {}
         self.with_install_if: list[_Candidate] = []
-        owned: set[str] = set()
+        # Preferred packages own their names: nothing else may stand in for them.
+        self.owners: dict[str, _Candidate] = {}
         for info in preferred:
-            if info.name in owned:
+            if info.name in self.owners:
                 raise InputError(f"two preferred packages are named {info.name}")
-            owned.add(info.name)
-            self._add(_Candidate(info, None, None, 0))
+            self.owners[info.name] = _Candidate(info, None, None, 0)
+            self._add(self.owners[info.name])
         for rank, repository in enumerate(repositories, 1):
             for entry in repository.entries:
-                if entry.info.name not in owned:
+                if entry.info.name not in self.owners:
                     self._add(_Candidate(entry.info, entry, repository, rank))
         self.with_install_if.sort(key=lambda c: (c.info.name, c.rank))
 
@@ -257,7 +260,8 @@ class _Walk:
             return
         if self._met(dep):
             return
-        offering = self.catalogs.offering.get(dep.name, [])
+        owner = self.catalogs.owners.get(dep.name)
+        offering = [owner] if owner is not None else self.catalogs.offering.get(dep.name, [])
         fitting = [c for c in offering if offers(c.info, dep)]
         usable = [c for c in fitting if c.info.name not in self.chosen and self._is_forbidden(c.info) is None]
         if not usable:

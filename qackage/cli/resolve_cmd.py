@@ -120,11 +120,12 @@ def _as_json(resolution: Resolution, arch: str, repositories: list[Repository]) 
 
 def _as_text(resolution: Resolution) -> str:
     lines = [f"{len(resolution.packages)} package(s):"]
-    width = max((len(f"{p.info.name}-{p.info.version}") for p in resolution.packages), default=0)
-    for package in resolution.packages:
-        label = f"{package.info.name}-{package.info.version}"
+    labels = [f"{p.info.name}-{p.info.version}" for p in resolution.packages]
+    width = max(map(len, labels), default=0)
+    source_width = max((len(p.source) for p in resolution.packages), default=0)
+    for label, package in zip(labels, resolution.packages, strict=True):
         detail = package.why if package.required_by is None else f"{package.why} ({package.dependency})"
-        lines.append(f"  {label:<{width}}  {package.source}  {detail}")
+        lines.append(f"  {label:<{width}}  {package.source:<{source_width}}  {detail}")
     if resolution.unresolved:
         lines.append(f"{len(resolution.unresolved)} unresolved:")
         for item in resolution.unresolved:

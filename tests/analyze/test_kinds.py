@@ -354,6 +354,12 @@ def test_debug_only() -> None:
     assert summary == KindSummary(K.DEBUG, (K.DEBUG,), ((K.DEBUG, "2 files under usr/lib/debug"),))
 
 
+def test_debug_files_outrank_their_license() -> None:
+    entries = [file("usr/lib/debug/usr/bin/foo.debug"), file("usr/share/licenses/foo/COPYING")]
+    facts = Facts(documents=(Document("usr/share/licenses/foo/COPYING", DocKind.DOC, topic="foo"),))
+    assert kinds_of(summarize("foo-symbols", entries, facts)) == (K.DEBUG, (K.DOC, K.DEBUG))
+
+
 def test_helpers_off_path_are_programs() -> None:
     entries = [file("usr/libexec/foo/helper", 0o755)]
     facts = Facts(executables=(Executable("usr/libexec/foo/helper", "helper", on_path=False, elf=True),))
