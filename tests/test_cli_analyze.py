@@ -133,6 +133,8 @@ def test_missing_file_and_missing_argument(tmp_path: Path, capsys: pytest.Captur
 def test_console_script_runs_without_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.apk"
     bad.write_bytes(b"garbage")
-    result = subprocess.run([sys.executable, "-m", "qackage", "analyze", str(bad)], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "qackage", "analyze", str(bad)], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 2
     assert result.stderr == f"qackage: error: {bad}: not a gzip stream\n"

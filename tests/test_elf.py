@@ -14,8 +14,9 @@ from qackage.analyze.capture import capture
 from qackage.analyze.elf import ElfFacet
 from qackage.analyze.elfimage import WHOLE_FILE_LIMIT, ElfCapture
 from qackage.analyze.elfparse import parse_elf
-from qackage.analyze.executables import ExecutableFacet, shebang_interpreter
+from qackage.analyze.executables import ExecutableFacet
 from qackage.analyze.links import SymlinkFacet
+from qackage.analyze.shebang import parse_shebang
 from qackage.apk.archive import ApkArchive
 from qackage.apk.writer import PlannedFile, write_apk
 from qackage.model import ElfType, EntryKind, Facts, Language, PackageInfo
@@ -256,7 +257,8 @@ def test_facets_over_a_real_package(binaries: dict[str, Path], tmp_path: Path) -
     ],
 )
 def test_shebang_interpreter(head: bytes, expected: str | None) -> None:
-    assert shebang_interpreter(head) == expected
+    shebang = parse_shebang(head)
+    assert (shebang.interpreter if shebang else None) == expected
 
 
 def test_facts_default_is_empty() -> None:

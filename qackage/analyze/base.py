@@ -52,6 +52,17 @@ class PackageView:
         data = self.contents.get(path)
         return None if data is None else data.decode("utf-8", errors="replace")
 
+    def captured(self, path: str) -> bytes | None:
+        """What capture kept of the file behind ``path``, following symlinks inside the
+        package and hardlinks to the file they name."""
+        real = self.resolve(path)
+        entry = self.by_path.get(real) if real is not None else None
+        if entry is None:
+            return None
+        if entry.kind is EntryKind.HARDLINK and entry.link_target is not None:
+            return self.contents.get(entry.link_target)
+        return self.contents.get(entry.path)
+
     def under(self, prefix: str) -> tuple[Entry, ...]:
         prefix = prefix.rstrip("/") + "/"
         return tuple(e for e in self.entries if e.path.startswith(prefix))

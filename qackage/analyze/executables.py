@@ -6,25 +6,11 @@ import posixpath
 from typing import ClassVar
 
 from qackage.analyze.base import PackageView
+from qackage.analyze.shebang import SHEBANG_CAP, parse_shebang
 from qackage.model import Entry, EntryKind, Executable, Facts
 
 PATH_DIRS = ("usr/bin", "usr/sbin", "bin", "sbin", "usr/local/bin", "usr/local/sbin")
 LIBEXEC_DIRS = ("usr/libexec", "usr/lib/libexec")
-SHEBANG_BYTES = 256
-
-
-def shebang_interpreter(head: bytes) -> str | None:
-    """``#!/usr/bin/env -S python3 -u`` -> ``python3``; ``#!/bin/sh -e`` -> ``/bin/sh``."""
-    if not head.startswith(b"#!"):
-        return None
-    line = head[2:].split(b"\n", 1)[0].decode("utf-8", "replace").strip()
-    words = line.split()
-    if not words:
-        return None
-    if posixpath.basename(words[0]) == "env":
-        rest = [w for w in words[1:] if not w.startswith("-") and "=" not in w]
-        return rest[0] if rest else None
-    return words[0]
 
 
 def _location(path: str) -> bool | None:
@@ -42,7 +28,7 @@ class ExecutableFacet:
 
     def capture(self, entry: Entry, head: bytes) -> int:
         if entry.is_executable and head.startswith(b"#!"):
-            return SHEBANG_BYTES
+            return SHEBANG_CAP
         return 0
 
     def analyze(self, view: PackageView, earlier: Facts) -> Facts:
@@ -63,12 +49,16 @@ class ExecutableFacet:
                 continue
             if target is None or target.kind not in (EntryKind.FILE, EntryKind.HARDLINK):
                 continue
-            if target.kind is EntryKind.HARDLINK:
-                real = target.link_target or real
             mode_ok = bool(target.mode & 0o111)
+            if target.kind is EntryKind.HARDLINK:
+                real = target.link_target  # ELF images are keyed by the file the link names
             is_elf = real in elf_paths
             if not (mode_ok or is_elf):
                 continue
-            interpreter = shebang_interpreter(view.contents.get(real or "", b""))
-            found.append(Executable(entry.path, entry.name, on_path, elf=is_elf, interpreter=interpreter))
+            shebang = parse_shebang(view.captured(entry.path) or b"")
+            found.append(
+                Executable(
+                    entry.path, entry.name, on_path, elf=is_elf, interpreter=shebang.interpreter if shebang else None
+                )
+            )
         return Facts(executables=tuple(sorted(found, key=lambda e: e.path)))

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from qackage.analyze.base import HEAD_BYTES, PackageView
-from qackage.analyze.scripts import captured_bytes
 from qackage.model import Entry, EntryKind, Facts, Header
 
 INCLUDE_ROOT = "usr/include/"
@@ -201,7 +200,7 @@ class HeadersFacet:
             name = include_name(entry.path)
             if name is None:
                 continue
-            data = captured_bytes(view, entry.path)
+            data = view.captured(entry.path)
             if entry.kind is EntryKind.SYMLINK and data is None:
                 continue  # dangling, or points at something that is not a header
             head = (data or b"")[:HEAD_BYTES]

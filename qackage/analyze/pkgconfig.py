@@ -16,7 +16,6 @@ from typing import ClassVar
 
 from qackage.analyze.base import PackageView
 from qackage.analyze.headers import MULTIARCH_TRIPLET
-from qackage.analyze.scripts import captured_bytes
 from qackage.model import Entry, EntryKind, Facts, PkgConfig
 
 PC_CAP = 64 * 1024
@@ -166,7 +165,7 @@ class PkgConfigFacet:
         for entry in view.entries:
             if entry.kind is EntryKind.DIR or not is_pc_path(entry.path):
                 continue
-            data = captured_bytes(view, entry.path)
+            data = view.captured(entry.path)
             if data is None:
                 continue  # a dangling symlink: pkgconf could not read it either
             found.append(parse_pc(entry.path, data.decode("utf-8", errors="replace")))

@@ -11,19 +11,14 @@ from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass
 from typing import ClassVar
 
 from qackage.analyze.base import PackageView
+from qackage.analyze.shebang import SHEBANG_CAP, parse_shebang
 from qackage.model import Completion, Entry, EntryKind, Facts, Script
 
-# Linux reads at most 256 bytes of a shebang line; a little slack for odd kernels.
-SHEBANG_CAP = 1024
 # Bash completion files name their commands in `complete` lines, usually near the end.
 BASH_COMPLETION_CAP = 64 * 1024
-SHELLS = frozenset({"sh", "bash", "zsh", "fish", "ash", "ksh", "dash", "mksh"})
-# Options of env(1) that consume the following word.
-_ENV_OPTIONS_WITH_VALUE = frozenset({"-u", "--unset", "-C", "--chdir", "-a", "--argv0"})
 
 _ZSH_SITE_FUNCTIONS = "usr/share/zsh/site-functions/"
 _ZSH_VENDOR_COMPLETIONS = "usr/share/zsh/vendor-completions/"
@@ -34,75 +29,6 @@ _COMPLETE_LINE = re.compile(r"^[ \t]*complete[ \t]+([^\n]*)", re.MULTILINE)
 # Options of bash's `complete` builtin that take an argument.
 _COMPLETE_OPTIONS_WITH_VALUE = frozenset("oAGWFCXPS")
 _COMMAND_WORD = re.compile(r"^[A-Za-z0-9_.+][A-Za-z0-9_.+:-]*$")
-
-
-@dataclass(frozen=True, slots=True)
-class Shebang:
-    interpreter: str  # the program to run, or the command env looks up
-    arguments: tuple[str, ...]  # words after it on the shebang line
-
-    @property
-    def program(self) -> str:
-        """The interpreter's base name: ``/usr/bin/python3.12`` -> ``python3.12``."""
-        return posixpath.basename(self.interpreter)
-
-    @property
-    def shell(self) -> str | None:
-        if self.program in SHELLS:
-            return self.program
-        # `#!/bin/busybox sh`: busybox runs the applet named by its first argument.
-        if self.program == "busybox" and self.arguments and self.arguments[0] in SHELLS:
-            return self.arguments[0]
-        return None
-
-
-def parse_shebang(data: bytes) -> Shebang | None:
-    """The shebang of a file that starts with ``#!``, None when there is none.
-
-    ``#![...]`` is a Rust inner attribute, not a shebang.
-    """
-    if not data.startswith(b"#!") or data.startswith(b"#!["):
-        return None
-    line = data[2:].split(b"\n", 1)[0][:SHEBANG_CAP]
-    if b"\0" in line:
-        return None
-    words = line.decode("utf-8", errors="replace").split()
-    if not words:
-        return None
-    interpreter, arguments = words[0], words[1:]
-    if posixpath.basename(interpreter) == "env":
-        command = _env_command(arguments)
-        if command is None:
-            return None
-        return Shebang(command[0], tuple(command[1:]))
-    return Shebang(interpreter, tuple(arguments))
-
-
-def _env_command(words: list[str]) -> list[str] | None:
-    """Skip env's options and VAR=value assignments; return the command and its args."""
-    index = 0
-    while index < len(words):
-        word = words[index]
-        if word in _ENV_OPTIONS_WITH_VALUE:
-            index += 2
-        elif word.startswith("-") or ("=" in word and not word.startswith("/")):
-            # `-S` splits the rest into words, which split() already did.
-            index += 1
-        else:
-            return words[index:]
-    return None
-
-
-def captured_bytes(view: PackageView, path: str) -> bytes | None:
-    """What capture kept of the file behind ``path``: follows symlinks inside the
-    package and hardlinks to the file they name."""
-    real = view.resolve(path)
-    entry = view.by_path.get(real) if real is not None else None
-    if entry is None:
-        return None
-    if entry.kind is EntryKind.HARDLINK and entry.link_target is not None:
-        return view.contents.get(entry.link_target)
-    return view.contents.get(entry.path)
 
 
 def _is_regular(entry: Entry) -> bool:
@@ -213,12 +139,12 @@ class ScriptsFacet:
             if entry.kind is EntryKind.DIR:
                 continue
             if _is_regular(entry):
-                shebang = parse_shebang(captured_bytes(view, entry.path) or b"")
+                shebang = parse_shebang(view.captured(entry.path) or b"")
                 if shebang is not None:
                     scripts.append(Script(entry.path, shebang.interpreter, shebang.shell))
             shell = completion_shell(entry.path)
             if shell is not None:
-                data = captured_bytes(view, entry.path)
+                data = view.captured(entry.path)
                 text = None if data is None else data.decode("utf-8", errors="replace")
                 completions.append(Completion(entry.path, shell, completion_command(entry, shell, text)))
         return Facts(

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from qackage.analyze.base import PackageView
-from qackage.analyze.scripts import captured_bytes, parse_shebang
+from qackage.analyze.shebang import parse_shebang
 from qackage.model import (
     ConfigFile,
     Daemon,
@@ -475,7 +475,7 @@ def find_services(view: PackageView) -> tuple[FoundService, ...]:
     found: list[FoundService] = []
     for entry in view.entries:
         kind = _service_kind(entry) if _is_regular(entry) else None
-        data = captured_bytes(view, entry.path) if kind is not None else None
+        data = view.captured(entry.path) if kind is not None else None
         if kind is None or data is None:
             continue
         text = data.decode("utf-8", errors="replace")
@@ -582,7 +582,7 @@ def find_config_files(view: PackageView, owners: frozenset[str]) -> tuple[Config
     for entry in view.entries:
         if not _is_regular(entry) or not is_config_file(entry.path, owners):
             continue
-        data = captured_bytes(view, entry.path)
+        data = view.captured(entry.path)
         text = "" if data is None or b"\0" in data[:4096] else data.decode("utf-8", errors="replace")
         found.append(ConfigFile(entry.path, config_ports(entry.path, text)))
     return tuple(sorted(found, key=lambda c: c.path))
