@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from qackage.analyze.base import run_facets
+from qackage.analyze.base import Facet, run_facets
 from qackage.analyze.capture import capture
 from qackage.analyze.elf import ElfFacet
 from qackage.analyze.elfimage import WHOLE_FILE_LIMIT, ElfCapture
@@ -212,7 +212,7 @@ def test_facets_over_a_real_package(binaries: dict[str, Path], tmp_path: Path) -
     ]
     apk = tmp_path / "foo-1.0-r0.apk"
     write_apk(apk, PackageInfo(name="foo", version="1.0-r0", arch="x86_64"), files)
-    facets = [ElfFacet(), SymlinkFacet(), ExecutableFacet()]
+    facets: list[Facet] = [ElfFacet(), SymlinkFacet(), ExecutableFacet()]
     with ApkArchive.open(apk) as archive:
         view = capture(archive, facets)
         assert archive.check.datahash_verified

@@ -11,9 +11,9 @@ from qackage.analyze.scripts import (
     ScriptsFacet,
     bash_complete_commands,
     completion_shell,
-    parse_shebang,
     zsh_compdef_command,
 )
+from qackage.analyze.shebang import parse_shebang
 from qackage.apk.writer import PlannedFile
 from qackage.model import Completion, Script
 
