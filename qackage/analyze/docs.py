@@ -63,9 +63,14 @@ _BUILD_METADATA = re.compile(
 _CODE_TREES = ("etc/", "usr/include/", "usr/lib/debug/", "var/lib/db/sbom/", "usr/lib/systemd/", "lib/systemd/")
 
 
+# All trees in one pattern: one search per path instead of one per language.
+_ANY_LANGUAGE_TREE = re.compile("|".join(f"(?P<{language}>{tree.pattern})" for language, tree in LANGUAGE_TREES))
+
+
 def language_tree(path: str) -> str | None:
     """The language whose tree ``path`` is in: ``python`` for site-packages, ..."""
-    return next((language for language, tree in LANGUAGE_TREES if tree.search(path)), None)
+    match = _ANY_LANGUAGE_TREE.search(path)
+    return match.lastgroup if match is not None else None
 
 
 def is_build_metadata(path: str) -> bool:
@@ -74,7 +79,20 @@ def is_build_metadata(path: str) -> bool:
     return _BUILD_METADATA.search(path) is not None
 
 
+# Every document pattern starts with one of these; most paths are rejected by this alone.
+_DOC_PREFIXES = (
+    "usr/share/man/",
+    "usr/share/info/",
+    "usr/share/doc/",
+    "usr/share/licenses/",
+    "usr/share/gtk-doc/",
+    "usr/share/devhelp/",
+)
+
+
 def classify_document(path: str) -> Document | None:
+    if not path.startswith(_DOC_PREFIXES):
+        return None
     man = _MAN_PAGE.match(path)
     if man is not None and man["section"][0] == man["dir"][0]:
         return Document(path, DocKind.MAN, section=man["section"], topic=man["name"])
@@ -98,7 +116,7 @@ def classify_document(path: str) -> Document | None:
 
 
 def is_locale_file(path: str) -> bool:
-    return _LOCALE_FILE.match(path) is not None
+    return path.startswith("usr/share/locale/") and _LOCALE_FILE.match(path) is not None
 
 
 def _claimed_paths(facts: Facts) -> set[str]:
@@ -133,13 +151,13 @@ def _claimed_trees(facts: Facts) -> tuple[str, ...]:
 
 
 def is_data_file(entry: Entry, claimed: set[str], trees: tuple[str, ...]) -> bool:
-    """See the module docstring for the definition."""
+    """See the module docstring for the definition. ``claimed`` must include documents."""
     path = entry.path
     if entry.kind not in (EntryKind.FILE, EntryKind.HARDLINK) or entry.mode & 0o111:
         return False
     if path in claimed or path.startswith(trees) or path.startswith(_CODE_TREES):
         return False
-    if classify_document(path) is not None or is_locale_file(path) or _INFO_INDEX.match(path):
+    if is_locale_file(path) or _INFO_INDEX.match(path):
         return False
     return language_tree(path) is None and not is_build_metadata(path)
 
@@ -156,8 +174,9 @@ class DocsFacet:
         return 0  # paths say everything this facet needs
 
     def analyze(self, view: PackageView, earlier: Facts) -> Facts:
-        claimed = _claimed_paths(earlier)
+        documents = find_documents(view.entries)
+        claimed = _claimed_paths(earlier) | {d.path for d in documents}
         trees = _claimed_trees(earlier)
         locale = sorted(e.path for e in view.entries if e.kind is not EntryKind.DIR and is_locale_file(e.path))
         data = sorted(e.path for e in view.entries if is_data_file(e, claimed, trees))
-        return Facts(documents=find_documents(view.entries), locale_files=tuple(locale), data_files=tuple(data))
+        return Facts(documents=documents, locale_files=tuple(locale), data_files=tuple(data))

@@ -28,10 +28,11 @@ PT_LOAD, PT_DYNAMIC, PT_INTERP, PT_NOTE = 1, 2, 3, 4
 
 # Byte strings whose presence anywhere in the file tells us about its toolchain. Rust
 # programs embed panic locations ("/rustc/<commit>/library/std/src/...") even when
-# stripped. Go is recognised from captured regions instead (its build info and build-ID
-# note live in ranges we keep), so the full-file scan costs one pass.
+# stripped; the longer needle is also the faster search. Go is recognised from captured
+# regions instead (its build info and build-ID note live in ranges we keep), so the
+# full-file scan costs one pass.
 MARKERS = {
-    "rust-panic-path": b"/rustc/",
+    "rust-panic-path": b"library/std/src/",
 }
 # Searched only in the captured image.
 CAPTURED_MARKERS = {

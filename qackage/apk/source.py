@@ -8,7 +8,6 @@ from pathlib import Path
 from qackage.analyze.capture import PackageSource
 from qackage.apk.archive import ApkArchive
 from qackage.apk.directory import DirectorySource
-from qackage.apk.installed import InstalledSource
 from qackage.apk.limits import DEFAULT_LIMITS, Limits
 from qackage.apk.signature import Keyring
 from qackage.errors import InputError
@@ -24,6 +23,10 @@ def open_package(
     """``spec`` is a path to an .apk or a folder; with ``root`` it is a package name
     installed in that root filesystem (``ROOT/lib/apk/db/installed``)."""
     if root is not None:
+        # Imported here: the installed-db reader pulls in index and writer code that
+        # analyzing an .apk never needs, and start-up time counts on big sweeps.
+        from qackage.apk.installed import InstalledSource  # noqa: PLC0415
+
         return InstalledSource(root, spec, limits=limits)
     path = Path(spec)
     if path.is_dir():
