@@ -38,6 +38,7 @@ from qackage.apk.index import (
     split_records,
 )
 from qackage.apk.limits import DEFAULT_LIMITS, Limits
+from qackage.apk.safety import normalize_member_path
 from qackage.errors import InputError, UnsafeArchiveError
 from qackage.model import ArchiveCheck, Entry, EntryKind, PackageInfo, SourceKind
 
@@ -96,13 +97,8 @@ class InstalledRecord:
 
 
 def check_relative_path(path: str, label: str) -> str:
-    """A database path must stay inside the root: refuse absolute, ``..`` and NUL."""
-    if "\0" in path or path.startswith("/"):
-        raise UnsafeArchiveError(f"{label}: refusing the path {path!r}")
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise UnsafeArchiveError(f"{label}: refusing the path {path!r} (climbs with '..')")
-    return "/".join(parts)
+    """A database path must stay inside the root, like an archive member's."""
+    return normalize_member_path(path, label)
 
 
 def _acl(line: RecordLine, label: str) -> Acl:

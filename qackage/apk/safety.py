@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import posixpath
 
-from qackage.apk.limits import Limits
+from qackage.apk.limits import DEFAULT_LIMITS, Limits
 from qackage.apk.tarstream import TarMember, TarType
 from qackage.errors import UnsafeArchiveError
 from qackage.model import Entry, EntryKind
@@ -25,17 +25,17 @@ _KIND = {
 }
 
 
-def normalize_member_path(name: str, label: str, limits: Limits) -> str:
+def normalize_member_path(name: str, label: str, limits: Limits = DEFAULT_LIMITS) -> str:
     """``./usr//bin/x`` -> ``usr/bin/x``; refuse anything that could leave the root."""
     if "\0" in name:
-        raise UnsafeArchiveError(f"{label}: member name contains a NUL byte")
+        raise UnsafeArchiveError(f"{label}: path contains a NUL byte: {name!r}")
     if len(name.encode()) > limits.max_path_bytes:
-        raise UnsafeArchiveError(f"{label}: member name longer than {limits.max_path_bytes} bytes")
+        raise UnsafeArchiveError(f"{label}: path longer than {limits.max_path_bytes} bytes")
     if name.startswith("/"):
-        raise UnsafeArchiveError(f"{label}: absolute path in archive: {name!r}")
+        raise UnsafeArchiveError(f"{label}: absolute path {name!r}")
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if ".." in parts:
-        raise UnsafeArchiveError(f"{label}: path traversal in archive: {name!r}")
+        raise UnsafeArchiveError(f"{label}: path traversal ('..') in {name!r}")
     return "/".join(parts)
 
 
