@@ -106,7 +106,7 @@ def test_write_is_the_inverse_of_parse() -> None:
         ("P:x\nV:1\nC:Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=\nF:usr\nM:root:root:755\n", InputError, "not uid:gid:mode"),
         ("P:x\nV:1\nC:Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=\nF:usr\nR:a\nZ:md5:abc\n", InputError, "Q1 or Q2"),
         ("P:x\nV:1\nC:Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=\nF:usr/../../etc\n", UnsafeArchiveError, "path traversal"),
-        ("P:x\nV:1\nC:Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=\nF:/etc\n", UnsafeArchiveError, "refusing the path"),
+        ("P:x\nV:1\nC:Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=\nF:/etc\n", UnsafeArchiveError, "absolute path"),
         ("P:x\nV:1\nC:Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=\nF:etc\nR:..\n", UnsafeArchiveError, "file name"),
         ("P:x\nV:1\nC:Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=\nF:etc\nR:a/b\n", UnsafeArchiveError, "file name"),
         ("P:x\nV:1\nF:etc\n", InputError, "no C: line"),
