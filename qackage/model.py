@@ -448,3 +448,78 @@ class Analysis:
     facts: Facts
     kind: KindSummary
     notes: tuple[str, ...] = field(default=())
+
+
+# --------------------------------------------------------------------------- test stanzas
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One melange pipeline step as written (``${{...}}`` not yet substituted).
+
+    Exactly one of ``uses``, ``runs`` or ``pipeline`` carries the work; ``with_`` goes
+    with ``uses`` only (melange rejects the other combinations).
+    """
+
+    name: str | None = None
+    uses: str | None = None
+    with_: tuple[tuple[str, str], ...] = ()
+    runs: str | None = None
+    if_: str | None = None
+    working_directory: str | None = None
+    environment: tuple[tuple[str, str], ...] = ()
+    pipeline: tuple[Step, ...] = ()
+    needs: tuple[str, ...] = ()
+    label: str | None = None
+
+    @property
+    def title(self) -> str:
+        """What a report calls the step."""
+        if self.name:
+            return self.name
+        if self.uses:
+            return self.uses
+        first = (self.runs or "").strip().splitlines()
+        return first[0][:60] if first else "(pipeline)"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    username: str
+    uid: int
+    gid: int | None = None
+    shell: str | None = None
+    homedir: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    groupname: str
+    gid: int
+    members: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Accounts:
+    run_as: str | None = None  # a user name or a numeric uid, as written
+    users: tuple[Account, ...] = ()
+    groups: tuple[Group, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TestEnvironment:
+    """``test.environment``: an apko image configuration, the keys melange tests use."""
+
+    packages: tuple[str, ...] = ()
+    repositories: tuple[str, ...] = ()
+    keyring: tuple[str, ...] = ()
+    environment: tuple[tuple[str, str], ...] = ()
+    accounts: Accounts = Accounts()
+
+
+@dataclass(frozen=True, slots=True)
+class Stanza:
+    """A melange ``test:`` block."""
+
+    pipeline: tuple[Step, ...]
+    environment: TestEnvironment = TestEnvironment()

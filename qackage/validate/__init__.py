@@ -1,0 +1,1 @@
+"""Prove test stanzas by running them: plans, test roots, the sandbox, reports."""
