@@ -18,6 +18,17 @@ class SandboxLimits:
 
 
 @dataclass(frozen=True, slots=True)
+class OverlayMount:
+    """An overlayfs mounted at ``root/target`` for the run (host-base mode): the package
+    tree above the host's directory, writes going to ``upper``."""
+
+    target: str  # relative to the root: "usr", "etc" ...
+    lower: tuple[Path, ...]  # highest priority first
+    upper: Path
+    work: Path
+
+
+@dataclass(frozen=True, slots=True)
 class SandboxRequest:
     """Run ``script`` with ``/bin/sh -c 'set -eo pipefail; ...'`` inside ``root``."""
 
@@ -29,6 +40,7 @@ class SandboxRequest:
     uid: int = 0
     gid: int = 0
     limits: SandboxLimits = field(default_factory=SandboxLimits)
+    overlays: tuple[OverlayMount, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
