@@ -48,10 +48,11 @@ def synthetic_entry(index: int, rng: random.Random) -> IndexEntry:
     """One package that depends on a few shared atoms and on an earlier package at a
     pinned version, and provides its own library and command at its own version."""
     name = f"pkg{index:05d}"
-    version = f"{rng.randint(0, 9)}.{rng.randint(0, 30)}.{rng.randint(0, 99)}-r{rng.randint(0, 5)}"
+    upstream = f"{rng.randint(0, 9)}.{rng.randint(0, 30)}.{rng.randint(0, 99)}"
+    version = f"{upstream}-r{rng.randint(0, 5)}"
     shared = rng.sample(COMMON_DEPENDS, rng.randint(1, 5))
     pinned = [f"pkg{rng.randrange(index):05d}>=1.{rng.randint(0, 9)}"] if index else []
-    provides = f"so:lib{name}.so.1={version.split('-')[0]} cmd:{name}={version}"
+    provides = f"so:lib{name}.so.1={upstream} cmd:{name}={version}"
     info = PackageInfo(
         name=name,
         version=version,

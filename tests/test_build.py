@@ -438,14 +438,29 @@ def test_failure_keeps_the_previous_repository(demo: Path, tmp_path: Path) -> No
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
-def test_undefined_variable_in_a_step_names_the_step(tmp_path: Path) -> None:
-    bad = scenario(
-        tmp_path,
-        "bad",
-        "package:\n  name: bad\n  version: '1'\npipeline:\n  - name: Use\n    runs: echo ${{targets.subpkgdir}}\n",
-    )
-    with pytest.raises(InputError, match=r"^bad/melange.yaml: bad pipeline step 'Use': variable targets.subpkgdir"):
-        build_scenario(bad, tmp_path / "repo")
+@pytest.mark.parametrize(
+    ("name", "pipeline", "message"),
+    [
+        pytest.param(
+            "bad",
+            "  - name: Use\n    runs: echo ${{targets.subpkgdir}}\n",
+            r"^bad/melange.yaml: bad pipeline step 'Use': variable targets.subpkgdir",
+            id="undefined-variable-names-the-step",
+        ),
+        pytest.param(
+            "fifo",
+            '  - runs: mkfifo "${{targets.destdir}}"/pipe\n',
+            r"^fifo/melange.yaml: pipe is a device, socket or FIFO",
+            id="special-files-cannot-be-packaged",
+        ),
+    ],
+)
+def test_a_recipe_that_cannot_build_says_why_and_writes_nothing(
+    tmp_path: Path, name: str, pipeline: str, message: str
+) -> None:
+    folder = scenario(tmp_path, name, f"package:\n  name: {name}\n  version: '1'\npipeline:\n{pipeline}")
+    with pytest.raises(InputError, match=message):
+        build_scenario(folder, tmp_path / "repo")
     assert not (tmp_path / "repo").exists()
 
 
@@ -503,17 +518,6 @@ def test_build_variables_point_into_the_workspace(tmp_path: Path) -> None:
     assert contents["etc/facts"] == f"{host_arch()} vars\n".encode()
     _, _, doc = read_apk(result.package("vars-doc").path, out / "keyring")
     assert doc["usr/share/doc/name"] == b"vars-doc\n"
-
-
-def test_special_files_cannot_be_packaged(tmp_path: Path) -> None:
-    folder = scenario(
-        tmp_path,
-        "fifo",
-        "package:\n  name: fifo\n  version: '1'\npipeline:\n  - runs: mkfifo \"${{targets.destdir}}\"/pipe\n",
-    )
-    with pytest.raises(InputError, match=r"^fifo/melange.yaml: pipe is a device, socket or FIFO"):
-        build_scenario(folder, tmp_path / "repo")
-    assert not (tmp_path / "repo").exists()
 
 
 def test_binaries_for_another_arch_are_refused(tmp_path: Path) -> None:

@@ -16,7 +16,6 @@ import base64
 import binascii
 import codecs
 import dataclasses
-import functools
 import io
 import shutil
 import tarfile
@@ -130,14 +129,9 @@ def _int(line: RecordLine, label: str, error: type[InputError]) -> int:
     return value
 
 
-# The same atoms (so:libc.so.6, cmd:sh ...) recur across a whole distribution's index;
-# Dependency is frozen, so parsed atoms can be shared.
-_cached_atom = functools.lru_cache(maxsize=1 << 16)(parse_atom)
-
-
 def _atoms(line: RecordLine, label: str, error: type[InputError]) -> tuple[Dependency, ...]:
     try:
-        return tuple(_cached_atom(word) for word in line.value.split())
+        return tuple(parse_atom(word) for word in line.value.split())
     except InputError as exc:
         raise error(f"{label}: line {line.line}: {exc.message}") from exc
 

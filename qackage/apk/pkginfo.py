@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from qackage.errors import InputError
@@ -15,16 +16,22 @@ from qackage.model import ConstraintOp, Dependency, PackageInfo
 _ATOM = re.compile(r"^(?P<bang>!?)(?P<name>[^<>=~!\s]+)(?:(?P<op><=|>=|<|>|=|~)(?P<ver>\S*))?$")
 # apk also writes "><" and "~=" in rare places; fold them to what they mean.
 _OP_ALIASES = {"~=": "~", "=~": "~", "><": "~"}
+# A plain dict: calling ConstraintOp(value) goes through the enum machinery for every atom.
+_OPS = {op.value: op for op in ConstraintOp}
 
 
+# The same atoms (so:libc.so.6, cmd:sh ...) recur across a whole distribution's index;
+# Dependency is frozen, so parsed atoms can be shared. Malformed atoms raise and are not kept.
+@functools.lru_cache(maxsize=1 << 16)
 def parse_atom(text: str) -> Dependency:
     atom = text.strip()
-    for alias, canonical in _OP_ALIASES.items():
-        atom = atom.replace(alias, canonical)
+    if "~" in atom or "><" in atom:  # every alias holds one of these; most atoms neither
+        for alias, canonical in _OP_ALIASES.items():
+            atom = atom.replace(alias, canonical)
     match = _ATOM.match(atom)
     if not match:
         raise InputError(f"malformed dependency {text!r}")
-    op = ConstraintOp(match["op"] or "")
+    op = _OPS[match["op"] or ""]
     version = match["ver"] or ""
     if op is not ConstraintOp.ANY and not version:
         raise InputError(f"dependency {text!r} has an operator but no version")

@@ -8,7 +8,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from sysutil import analyze, capture_view, debian_files, gz_file, hardlink, package_info, program, symlink, text_file
+from pkgfiles import analyze, capture_view, debian_files, gz_file, hardlink, package_info, program, symlink, text_file
 
 from qackage.analyze.docs import DocsFacet, classify_document, is_build_metadata, language_tree
 from qackage.apk.writer import PlannedFile

@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from sysutil import analyze, capture_view, debian_files, hardlink, symlink, text_file
+from pkgfiles import analyze, capture_view, debian_files, hardlink, symlink, text_file
 
 from qackage.analyze.headers import HeadersFacet, include_name, parse_header_text
 from qackage.apk.writer import PlannedFile

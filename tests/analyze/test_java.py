@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from langutil import analyze_apk, capture_apk, dpkg_files, symlink
+from pkgfiles import analyze, capture_view, debian_files, package_info, symlink
 
 from qackage.analyze.java import (
     JAR_HEAD_CAPTURE,
@@ -106,7 +106,7 @@ def test_archives_and_manifests(tmp_path: Path) -> None:
             automatic_module_name="com.example.tool",
         )
 
-    facts = analyze_apk(tmp_path, JavaFacet(), _archives())
+    facts = analyze(tmp_path, JavaFacet(), _archives())
     assert facts == Facts(
         java_archives=(
             JavaArchive("usr/bin/boot.jar", main_class="com.example.Boot"),
@@ -124,7 +124,7 @@ def test_archives_and_manifests(tmp_path: Path) -> None:
 
 
 def test_capture_is_tight(tmp_path: Path) -> None:
-    view = capture_apk(tmp_path, JavaFacet(), _archives())
+    view = capture_view(tmp_path, [JavaFacet()], _archives())
     sizes = {path.rsplit("/", 1)[1]: len(data) for path, data in view.contents.items()}
     app = zipfile.ZipFile(io.BytesIO(_jar([("META-INF/", b""), ("META-INF/MANIFEST.MF", APP_MANIFEST)])))
     manifest_info = app.getinfo("META-INF/MANIFEST.MF")
@@ -171,7 +171,7 @@ def test_jar_tool_output(tmp_path: Path) -> None:
         env={**os.environ, "LC_ALL": "C"},
     )
     info = zipfile.ZipFile(jar).getinfo("META-INF/MANIFEST.MF")
-    facts = analyze_apk(tmp_path, JavaFacet(), [PlannedFile(f"{LIB}/hello.jar", source=jar)])
+    facts = analyze(tmp_path, JavaFacet(), [PlannedFile(f"{LIB}/hello.jar", source=jar)])
     assert facts.java_archives == (JavaArchive(f"{LIB}/hello.jar", "org.example.Hello", "hello", "0.1", "org.example"),)
     assert info.flag_bits & 0x08 or info.compress_type == zipfile.ZIP_STORED  # what the walk had to handle
 
@@ -211,8 +211,8 @@ def test_parse_manifest_joins_continuations() -> None:
 
 
 def test_real_debian_commons_cli(tmp_path: Path) -> None:
-    files = dpkg_files("libcommons-cli-java")
-    facts = analyze_apk(tmp_path, JavaFacet(), files, name="libcommons-cli-java")
+    files = debian_files("libcommons-cli-java")
+    facts = analyze(tmp_path, JavaFacet(), files, info=package_info("libcommons-cli-java"))
     regular = sorted(f.path for f in files if f.kind is EntryKind.FILE and f.path.endswith(".jar"))
     assert [a.path for a in facts.java_archives] == regular
     for archive in facts.java_archives:

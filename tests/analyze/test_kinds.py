@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from sysutil import capture_view, debian_files, package_info, program
+from pkgfiles import capture_view, debian_files, package_info, program
 
 from qackage.analyze.base import Facet
 from qackage.analyze.docs import DocsFacet

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from langutil import analyze_apk, capture_apk, symlink, text_file
+from pkgfiles import analyze, capture_view, symlink, text_file
 
 from qackage.analyze.lua import LuaFacet, module_for
 from qackage.apk.writer import PlannedFile
@@ -65,7 +65,7 @@ def _lua_tree(native: dict[str, Path]) -> list[PlannedFile]:
 
 
 def test_modules_from_the_search_paths(tmp_path: Path, native: dict[str, Path]) -> None:
-    facts = analyze_apk(tmp_path, LuaFacet(), _lua_tree(native))
+    facts = analyze(tmp_path, LuaFacet(), _lua_tree(native))
     assert facts == Facts(
         lua_modules=(
             LuaModule("unversioned", "usr/share/lua/unversioned.lua", None),
@@ -86,7 +86,7 @@ def test_modules_from_the_search_paths(tmp_path: Path, native: dict[str, Path]) 
 
 
 def test_nothing_is_captured(tmp_path: Path, native: dict[str, Path]) -> None:
-    view = capture_apk(tmp_path, LuaFacet(), _lua_tree(native))
+    view = capture_view(tmp_path, [LuaFacet()], _lua_tree(native))
     assert dict(view.contents) == {}
 
 

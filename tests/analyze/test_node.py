@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from langutil import analyze_apk, capture_apk, text_file
+from pkgfiles import analyze, capture_view, text_file
 
 from qackage.analyze.node import NodeFacet, install_name, load_manifest
 from qackage.apk.writer import PlannedFile
@@ -57,7 +57,7 @@ def _node_tree() -> list[PlannedFile]:
 
 
 def test_top_level_packages(tmp_path: Path) -> None:
-    facts = analyze_apk(tmp_path, NodeFacet(), _node_tree())
+    facts = analyze(tmp_path, NodeFacet(), _node_tree())
     assert facts == Facts(
         node_packages=(
             NodePackage(
@@ -89,7 +89,7 @@ def test_top_level_packages(tmp_path: Path) -> None:
 
 
 def test_capture_keeps_only_top_level_manifests(tmp_path: Path) -> None:
-    view = capture_apk(tmp_path, NodeFacet(), _node_tree())
+    view = capture_view(tmp_path, [NodeFacet()], _node_tree())
     assert sorted(view.contents) == [
         f"{MODULES}/@angular/cli/package.json",
         f"{MODULES}/@vue/cli-service/package.json",
@@ -111,7 +111,7 @@ def test_hostile_manifests_keep_the_install_name(tmp_path: Path) -> None:
         ),
         _json(f"{MODULES}/empty-bin/package.json", {"version": "1.0.0", "bin": "", "main": ""}),
     ]
-    facts = analyze_apk(tmp_path, NodeFacet(), files)
+    facts = analyze(tmp_path, NodeFacet(), files)
     assert facts.node_packages == (
         NodePackage("bignum", "", f"{MODULES}/bignum/package.json"),
         NodePackage("deep", "", f"{MODULES}/deep/package.json"),

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from langutil import analyze_apk, capture_apk, dpkg_files, text_file
+from pkgfiles import analyze, capture_view, debian_files, package_info, text_file
 
 from qackage.analyze.base import HEAD_BYTES
 from qackage.analyze.perl import PerlFacet, declared_packages, module_relpath
@@ -72,7 +72,7 @@ def _perl_tree(xs_object: Path) -> list[PlannedFile]:
 
 
 def test_modules_from_every_layout(tmp_path: Path, xs_object: Path) -> None:
-    facts = analyze_apk(tmp_path, PerlFacet(), _perl_tree(xs_object))
+    facts = analyze(tmp_path, PerlFacet(), _perl_tree(xs_object))
     assert facts == Facts(
         perl_modules=(
             PerlModule("App::Cmd", "usr/share/perl5/vendor_perl/App/Cmd.pm"),
@@ -90,7 +90,7 @@ def test_modules_from_every_layout(tmp_path: Path, xs_object: Path) -> None:
 
 
 def test_capture_reads_only_files_the_path_cannot_name(tmp_path: Path, xs_object: Path) -> None:
-    view = capture_apk(tmp_path, PerlFacet(), _perl_tree(xs_object))
+    view = capture_view(tmp_path, [PerlFacet()], _perl_tree(xs_object))
     custom = f"{VENDOR}/5.40.0-custom"
     assert sorted(view.contents) == [f"{custom}/Nameless.pm", f"{custom}/Odd/Module.pm", f"{custom}/Short.pm"]
     # the declaration is in the first bytes: read up to it and no further
@@ -108,7 +108,7 @@ def test_hostile_heads_never_raise(tmp_path: Path) -> None:
         PlannedFile(f"{VENDOR}/0bad/Evil.pm", data=b"package \xff\xfe;\npackage Evil 1.2 {\n}\n"),
         PlannedFile(f"{VENDOR}/0bad/Longer.pm", data=b"package Much::Longer::Name;\n"),
     ]
-    facts = analyze_apk(tmp_path, PerlFacet(), files)
+    facts = analyze(tmp_path, PerlFacet(), files)
     assert facts.perl_modules == (PerlModule("Evil", f"{VENDOR}/0bad/Evil.pm"),)
 
 
@@ -127,8 +127,8 @@ def test_helpers() -> None:
 
 
 def test_real_debian_liberror_perl(tmp_path: Path) -> None:
-    files = dpkg_files("liberror-perl")
-    facts = analyze_apk(tmp_path, PerlFacet(), files, name="liberror-perl")
+    files = debian_files("liberror-perl")
+    facts = analyze(tmp_path, PerlFacet(), files, info=package_info("liberror-perl"))
     assert facts.perl_modules == (
         PerlModule("Error", "usr/share/perl5/Error.pm"),
         PerlModule("Error::Simple", "usr/share/perl5/Error/Simple.pm"),

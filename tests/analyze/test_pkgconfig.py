@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from sysutil import analyze, debian_files, symlink, text_file
+from pkgfiles import analyze, debian_files, symlink, text_file
 
 from qackage.analyze.pkgconfig import PkgConfigFacet, expand, is_pc_path, link_libraries, module_names, parse_pc
 from qackage.apk.writer import PlannedFile

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from langutil import analyze_apk, capture_apk, dpkg_files, symlink, text_file
+from pkgfiles import analyze, capture_view, debian_files, package_info, symlink, text_file
 
 from qackage.analyze.python import (
     PythonFacet,
@@ -163,7 +163,7 @@ def _site_tree(extensions: dict[str, Path]) -> list[PlannedFile]:
 
 
 def test_modules_and_distributions(tmp_path: Path, extensions: dict[str, Path]) -> None:
-    facts = analyze_apk(tmp_path, PythonFacet(), _site_tree(extensions))
+    facts = analyze(tmp_path, PythonFacet(), _site_tree(extensions))
 
     def module(name: str, kind: PythonModuleKind, rel: str) -> PythonModule:
         return PythonModule(name, kind, f"{SITE}/{rel}", "3.12")
@@ -222,7 +222,7 @@ def test_modules_and_distributions(tmp_path: Path, extensions: dict[str, Path]) 
 
 
 def test_capture_keeps_only_metadata(tmp_path: Path, extensions: dict[str, Path]) -> None:
-    view = capture_apk(tmp_path, PythonFacet(), _site_tree(extensions))
+    view = capture_view(tmp_path, [PythonFacet()], _site_tree(extensions))
     assert sorted(view.contents) == sorted(
         [
             f"{SITE}/fancylib-2.4.1.dist-info/METADATA",
@@ -246,7 +246,7 @@ def test_only_private_modules_are_kept_and_versions_come_from_the_path(
     free_threaded = "usr/lib64/python3.13t/site-packages"
     debian = "usr/lib/python3/dist-packages"
     local = "usr/local/lib/python3.11/dist-packages"
-    facts = analyze_apk(
+    facts = analyze(
         tmp_path,
         PythonFacet(),
         [
@@ -284,7 +284,7 @@ def test_hostile_metadata_yields_what_it_can(tmp_path: Path) -> None:
         text_file(f"{SITE}/headerless-2.0.dist-info/METADATA", "\nName: body-only\n"),
         text_file(f"{SITE}/folded-1.dist-info/METADATA", " leading continuation\nName: folded\nVersion: 1\n"),
     ]
-    facts = analyze_apk(tmp_path, PythonFacet(), files)
+    facts = analyze(tmp_path, PythonFacet(), files)
     assert facts.python_modules == ()
     by_path = {d.path.rsplit("/", 1)[1]: d for d in facts.python_distributions}
     broken = by_path["broken-1.0.dist-info"]
@@ -307,7 +307,7 @@ def test_huge_record_is_capped_and_its_cut_row_dropped(tmp_path: Path) -> None:
     rows = "".join(f"pkg{n:05d}/__init__.py,sha256=abcdefghijklmnop,{n}\n" for n in range(40_000))
     assert len(rows) > 1 << 20
     dist = f"{SITE}/many-1.0.dist-info"
-    view = capture_apk(tmp_path, PythonFacet(), [text_file(f"{dist}/RECORD", rows)])
+    view = capture_view(tmp_path, [PythonFacet()], [text_file(f"{dist}/RECORD", rows)])
     assert len(view.contents[f"{dist}/RECORD"]) == 1 << 20
     assert f"{dist}/RECORD" in view.truncated
     (dist_facts,) = PythonFacet().analyze(view, Facts()).python_distributions
@@ -327,8 +327,8 @@ def test_parsers_directly() -> None:
 
 
 def test_real_debian_python3_distro(tmp_path: Path) -> None:
-    files = dpkg_files("python3-distro")
-    facts = analyze_apk(tmp_path, PythonFacet(), files, name="python3-distro")
+    files = debian_files("python3-distro")
+    facts = analyze(tmp_path, PythonFacet(), files, info=package_info("python3-distro"))
     site = "usr/lib/python3/dist-packages"
     assert PythonModule("distro", PythonModuleKind.PACKAGE, f"{site}/distro", None) in facts.python_modules
     (dist_info,) = [f.path.lstrip("/") for f in files if f.path.endswith(".dist-info/METADATA")]

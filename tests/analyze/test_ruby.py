@@ -6,7 +6,7 @@ from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from langutil import analyze_apk, capture_apk, text_file
+from pkgfiles import analyze, capture_view, text_file
 
 from qackage.analyze.ruby import MAX_REQUIRABLES, GemSpec, RubyFacet, parse_gemspec
 from qackage.apk.writer import PlannedFile
@@ -118,7 +118,7 @@ def _gem_files() -> list[PlannedFile]:
 
 
 def test_installed_gems(tmp_path: Path) -> None:
-    facts = analyze_apk(tmp_path, RubyFacet(), _gem_files())
+    facts = analyze(tmp_path, RubyFacet(), _gem_files())
     assert facts == Facts(
         ruby_gems=(
             RubyGem(
@@ -157,7 +157,7 @@ def test_installed_gems(tmp_path: Path) -> None:
 
 
 def test_capture_keeps_only_gemspecs(tmp_path: Path) -> None:
-    view = capture_apk(tmp_path, RubyFacet(), _gem_files())
+    view = capture_view(tmp_path, [RubyFacet()], _gem_files())
     assert sorted(view.contents) == [
         f"{GEMS}/specifications/default/json-2.7.1.gemspec",
         f"{GEMS}/specifications/nokogiri-1.16.0-x86_64-linux.gemspec",
@@ -172,7 +172,7 @@ def test_requirables_are_capped_top_level_first(tmp_path: Path) -> None:
     files = [text_file(f"{GEMS}/specifications/aws-sdk-core-3.190.0.gemspec", spec)]
     files += [text_file(f"{gem}/lib/aws-sdk-core/deep/m{n:03d}.rb", "") for n in range(80)]
     files += [text_file(f"{gem}/lib/aws-sdk-core.rb", ""), text_file(f"{gem}/vendor/lib/jmespath.rb", "")]
-    (found,) = analyze_apk(tmp_path, RubyFacet(), files).ruby_gems
+    (found,) = analyze(tmp_path, RubyFacet(), files).ruby_gems
     assert found.require_paths == ("lib", "vendor/lib")
     assert len(found.requirables) == MAX_REQUIRABLES
     assert found.requirables[:3] == ("aws-sdk-core", "jmespath", "aws-sdk-core/deep/m000")
@@ -189,7 +189,7 @@ def test_hostile_gemspec_falls_back_to_the_file_name(tmp_path: Path) -> None:
         text_file(f"{GEMS}/gems/escape-1.0/lib/escape.rb", ""),
         text_file(f"{GEMS}/specifications/noversion.gemspec", "s.executables = []\n"),
     ]
-    facts = analyze_apk(tmp_path, RubyFacet(), files)
+    facts = analyze(tmp_path, RubyFacet(), files)
     summary = [(g.name, g.version, g.require_paths, g.executables, g.requirables) for g in facts.ruby_gems]
     assert summary == [
         ("escape", "1.0", ("lib",), (), ("escape",)),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sysutil import analyze, capture_view, debian_files, hardlink, symlink, text_file
+from pkgfiles import analyze, capture_view, debian_files, hardlink, symlink, text_file
 
 from qackage.analyze.scripts import (
     ScriptsFacet,

@@ -6,17 +6,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from sysutil import analyze, capture_view, debian_files, package_info, program, symlink, text_file
+from pkgfiles import analyze, capture_view, debian_files, package_info, program, symlink, text_file
 
-from qackage.analyze.services import (
-    ServicesFacet,
-    config_ports,
-    has_daemon_name,
-    parse_run_script,
-    parse_systemd_unit,
-    server_suffix,
-    strip_chain_loaders,
-)
+from qackage.analyze.configs import config_ports
+from qackage.analyze.daemons import has_daemon_name, server_suffix
+from qackage.analyze.services import ServicesFacet, parse_run_script, parse_systemd_unit, strip_chain_loaders
 from qackage.apk.writer import PlannedFile
 from qackage.model import ConfigFile, Daemon, Facts, ServiceDefinition, ServiceManager
 
@@ -105,13 +99,15 @@ def food_package() -> list[PlannedFile]:
     return files
 
 
-def food_earlier() -> Facts:
-    return Facts(executables=(program("usr/bin/foo-cli"), program("usr/sbin/food")))
+@pytest.fixture
+def food_facts(tmp_path: Path) -> Facts:
+    """The facet's findings for the foo package, whose daemon food every init system starts."""
+    earlier = Facts(executables=(program("usr/bin/foo-cli"), program("usr/sbin/food")))
+    return analyze(tmp_path, ServicesFacet(), food_package(), earlier=earlier, info=package_info("foo"))
 
 
-def test_food_services(tmp_path: Path) -> None:
-    facts = analyze(tmp_path, ServicesFacet(), food_package(), earlier=food_earlier(), info=package_info("foo"))
-    assert facts.services == (
+def test_food_services(food_facts: Facts) -> None:
+    assert food_facts.services == (
         ServiceDefinition(
             "etc/init.d/food",
             ServiceManager.OPENRC,
@@ -136,9 +132,8 @@ def test_food_services(tmp_path: Path) -> None:
     )
 
 
-def test_food_config_files_and_ports(tmp_path: Path) -> None:
-    facts = analyze(tmp_path, ServicesFacet(), food_package(), earlier=food_earlier(), info=package_info("foo"))
-    assert facts.config_files == (
+def test_food_config_files_and_ports(food_facts: Facts) -> None:
+    assert food_facts.config_files == (
         ConfigFile("etc/conf.d/food"),
         ConfigFile("etc/foo.d/extra.conf"),
         ConfigFile("etc/foo/api.json", (9090,)),
@@ -152,9 +147,8 @@ def test_food_config_files_and_ports(tmp_path: Path) -> None:
     )
 
 
-def test_food_daemon(tmp_path: Path) -> None:
-    facts = analyze(tmp_path, ServicesFacet(), food_package(), earlier=food_earlier(), info=package_info("foo"))
-    assert facts.daemons == (
+def test_food_daemon(food_facts: Facts) -> None:
+    assert food_facts.daemons == (
         Daemon(
             path="usr/sbin/food",
             name="food",
