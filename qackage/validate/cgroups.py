@@ -62,7 +62,7 @@ def parse_v1_mounts(mountinfo: str) -> dict[str, CgroupMount]:
         fields, separator, tail = line.partition(" - ")
         if not separator:
             continue
-        filesystem, _source, super_options = (tail.split(" ") + ["", "", ""])[:3]
+        filesystem, _source, super_options = [*tail.split(" "), "", ""][:3]
         columns = fields.split(" ")
         if filesystem != "cgroup" or len(columns) < 5:
             continue
