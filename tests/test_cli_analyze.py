@@ -12,9 +12,9 @@ import jsonschema
 import pytest
 
 from qackage.apk.writer import PlannedFile, SigningKey, write_apk
-from qackage.cli.analyze_cmd import published_schema, schema_text
 from qackage.cli.main import main
 from qackage.model import EntryKind, PackageInfo
+from qackage.schema import SCHEMAS, generated_schema, published_schema
 
 PC = b"""prefix=/usr
 libdir=${prefix}/lib
@@ -51,7 +51,7 @@ def demo_apk(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_json_output_validates_against_published_schema(demo_apk: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["analyze", str(demo_apk), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    jsonschema.validate(data, json.loads(published_schema()))
+    jsonschema.validate(data, json.loads(published_schema("analysis")))
     assert data["package"]["name"] == "demo-dev"
     assert data["check"]["datahash_verified"] is True
     assert [lib["soname"] for lib in data["facts"]["shared_libraries"]] == ["libdemo.so.2"]
@@ -60,12 +60,13 @@ def test_json_output_validates_against_published_schema(demo_apk: Path, capsys: 
     assert data["kind"]["primary"] == "dev"
 
 
-def test_published_schema_is_current() -> None:
-    assert published_schema() == schema_text(), "regenerate: qackage analyze --schema is stale"
+@pytest.mark.parametrize("name", sorted(SCHEMAS))
+def test_published_schemas_are_current(name: str) -> None:
+    assert published_schema(name) == generated_schema(name), "stale: regenerate with python -m qackage.schema"
 
 
 def test_schema_rejects_wrong_output() -> None:
-    schema = json.loads(published_schema())
+    schema = json.loads(published_schema("analysis"))
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"package": {"name": "x"}}, schema)
 

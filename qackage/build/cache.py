@@ -69,7 +69,7 @@ def _digest_tree(directory: Path, prefix: str, digest: hashlib._Hash) -> None:
         header = f"{path}\0{stat.S_IFMT(info.st_mode):o}\0{stat.S_IMODE(info.st_mode):o}\0"
         digest.update(header.encode("utf-8", errors="surrogateescape"))
         if stat.S_ISLNK(info.st_mode):
-            target = os.readlink(child.path)  # noqa: PTH115 - the raw text, not a normalised Path
+            target = os.readlink(child.path)
             digest.update(target.encode("utf-8", errors="surrogateescape"))
         elif stat.S_ISDIR(info.st_mode):
             _digest_tree(Path(child.path), f"{path}/", digest)

@@ -113,7 +113,7 @@ def _walk(directory: Path, prefix: str, out: list[TreeEntry], inodes: dict[tuple
 
 def _link_text(path: str) -> str:
     # os.readlink, not Path.readlink: a Path would normalise the text ("./x" -> "x").
-    return os.readlink(path)  # noqa: PTH115
+    return os.readlink(path)
 
 
 def _regular_file(source: Path, path: str, mode: int) -> TreeEntry:

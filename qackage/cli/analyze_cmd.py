@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-from importlib import resources
 from pathlib import Path
 
 from qackage.analyze.engine import analyze_source
@@ -13,12 +11,11 @@ from qackage.apk.source import open_package
 from qackage.cli.common import add_keyring_option, add_limit_options, keyring_from, limits_from
 from qackage.cli.output import dump_json, emit, for_terminal
 from qackage.errors import InputError
-from qackage.jsonout import json_schema, to_jsonable
-from qackage.model import Analysis
+from qackage.jsonout import to_jsonable
+from qackage.schema import published_schema
 
 NAME = "analyze"
 HELP = "describe what a package ships (ELF, symlinks, modules, headers, services, docs ...)"
-SCHEMA_FILE = "analysis.schema.json"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -36,13 +33,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_limit_options(parser)
 
 
-def published_schema() -> str:
-    return resources.files("qackage.schema").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
-
-
 def run(args: argparse.Namespace) -> int:
     if args.schema:
-        emit(published_schema(), args.output)
+        emit(published_schema("analysis"), args.output)
         return 0
     if not args.package:
         raise InputError("analyze: PKG is required (an .apk file, a folder, or a name with --root)")
@@ -63,9 +56,3 @@ def run(args: argparse.Namespace) -> int:
     )
     emit(text, args.output)
     return 0
-
-
-def schema_text() -> str:
-    """The schema as generated from the model (tests compare it with the published file)."""
-    schema = json_schema(Analysis, "https://qackage.dev/schema/analysis.schema.json", "qackage analyze --json")
-    return json.dumps(schema, indent=2) + "\n"

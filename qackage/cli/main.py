@@ -19,6 +19,7 @@ from qackage.errors import QackageError
 COMMANDS: dict[str, str] = {
     "analyze": "qackage.cli.analyze_cmd",
     "resolve": "qackage.cli.resolve_cmd",
+    "validate": "qackage.cli.validate_cmd",
     "build-fixtures": "qackage.cli.build_cmd",
 }
 

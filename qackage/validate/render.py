@@ -30,8 +30,8 @@ def render_report(report: TestReport) -> str:
     for warning in env.warnings:
         lines.append(f"  warning: {warning}")
     for step in report.steps:
-        where = " > ".join(step.trail[1:]) if len(step.trail) > 1 else ""
-        title = step.title + (f" ({where})" if where else "")
+        # A pipeline's inner step reads best under the pipeline's name.
+        title = f"{step.uses}: {step.title}" if step.uses and step.uses != step.title else step.title
         timing = f"{step.duration:.2f} s" if step.status in (StepStatus.PASSED, StepStatus.FAILED) else ""
         lines.append(f"  {_MARK[step.status]} {step.number:>2} {title}  {timing}".rstrip())
         if step.status is StepStatus.FAILED:
