@@ -149,7 +149,7 @@ def bwrap_arguments(
         "--block-fd",
         str(block_fd),
         "--",
-        "/bin/sh",
+        *request.shell,
         "-c",
         request.script,
     ]

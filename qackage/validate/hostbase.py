@@ -26,6 +26,8 @@ SKIPPED_TOP_LEVEL = frozenset(
     {"proc", "sys", "dev", "tmp", "run", "home", "root", "mnt", "media", "boot", "lost+found"}
 )
 INSTALLED_DB = "lib/apk/db/installed"
+# Shells that run melange's `set -eo pipefail` wrapper, closest to Wolfi's busybox ash first.
+PIPEFAIL_SHELLS = (("/bin/busybox", "sh"), ("/usr/bin/busybox", "sh"), ("/bin/bash",), ("/usr/bin/bash",))
 HOST_BASE_WARNING = (
     "host-base mode (no --repository): the host filesystem is read-only underneath the package, so host "
     "copies of dependencies and tools can satisfy the test; a pass is weaker than one in a root built "
@@ -110,6 +112,10 @@ class HostBase:
             target.write_text(text, encoding="utf-8")
         uid, gid = run_as_ids(self._accounts.run_as, tables)
         warnings = [HOST_BASE_WARNING]
+        shell = self._shell()
+        if shell is None:
+            shell = ("/bin/sh",)
+            warnings.append("the host has neither busybox nor bash: steps run with its /bin/sh")
         if hidden:
             warnings.append(
                 "package files under " + ", ".join(f"/{h}" for h in hidden) + " are hidden: the host links those "
@@ -127,4 +133,13 @@ class HostBase:
             mode="host-base",
             warnings=tuple(warnings),
             overlays=tuple(overlays),
+            shell=shell,
         )
+
+    def _shell(self) -> tuple[str, ...] | None:
+        """A shell for `set -eo pipefail` from the host (the package under test is not
+        consulted: a package shipping its own busybox would change the runner)."""
+        for candidate in PIPEFAIL_SHELLS:
+            if (self._host / candidate[0].lstrip("/")).is_file():
+                return candidate
+        return None

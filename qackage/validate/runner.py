@@ -36,6 +36,7 @@ class PreparedRoot:
     mode: str = "repository"
     warnings: tuple[str, ...] = ()
     overlays: tuple[OverlayMount, ...] = ()
+    shell: tuple[str, ...] = ("/bin/sh",)
 
 
 RootFactory = Callable[[Path], PreparedRoot]
@@ -104,6 +105,7 @@ def _run_once(
                 gid=prepared.gid,
                 limits=options.limits,
                 overlays=prepared.overlays,
+                shell=prepared.shell,
             )
         )
         passed = outcome.exit_code == 0 and outcome.reason is None

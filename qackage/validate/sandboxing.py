@@ -41,6 +41,9 @@ class SandboxRequest:
     gid: int = 0
     limits: SandboxLimits = field(default_factory=SandboxLimits)
     overlays: tuple[OverlayMount, ...] = ()
+    # melange runs /bin/sh (busybox ash in Wolfi). A host-base root may pick another
+    # shell that understands `set -o pipefail` when the host's sh (dash) does not.
+    shell: tuple[str, ...] = ("/bin/sh",)
 
 
 @dataclass(frozen=True, slots=True)
