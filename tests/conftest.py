@@ -9,7 +9,7 @@ import pytest
 from qackage.build import RepositoryBuild, build_repository
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-SCENARIOS = ("base", "hello", "hello-meta", "py3-pyfoo", "tinyd", "shtools")
+SCENARIOS = ("base", "hello", "hello-meta", "py3-pyfoo", "tinyd", "shtools", "toolchain")
 
 
 @pytest.fixture(scope="session")
