@@ -523,3 +523,60 @@ class Stanza:
 
     pipeline: tuple[Step, ...]
     environment: TestEnvironment = TestEnvironment()
+
+
+# --------------------------------------------------------------------------- proposals
+
+
+class CheckKind(enum.StrEnum):
+    """What a proposed step proves; "superficial" kinds alone do not make a test strong."""
+
+    STRUCTURE = "structure"  # package layout: devpackage, docs, staticpackage, metapackage ...
+    LINKAGE = "linkage"  # ldd-check: every NEEDED library resolves
+    VERSION = "version"  # ver-check / --version
+    HELP = "help"  # help-check / --help
+    IMPORT = "import"  # python/import, gem-check, perl-module-check: the module loads
+    FUNCTIONAL = "functional"  # exercises behaviour and asserts what it observed
+
+    @property
+    def superficial(self) -> bool:
+        return self in (CheckKind.VERSION, CheckKind.HELP, CheckKind.IMPORT)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One step the proposer suggests, with why, and what the test image needs for it."""
+
+    step: Step
+    kind: CheckKind
+    rationale: str
+    packages: tuple[str, ...] = ()  # test.environment.contents.packages it needs
+    # Mutation operators this step is meant to catch (see qackage.validate.mutants).
+    targets: tuple[str, ...] = ()
+    # Alternatives the repair loop may try, in order, when this step fails on the good package.
+    fallbacks: tuple[Step, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeCommand:
+    """A command run in the sandbox to learn how the package behaves before proposing."""
+
+    key: str  # stable identifier: "exec:hello:--version"
+    script: str  # a shell snippet run under /bin/sh in the test root
+    stdin: str | None = None
+    timeout: float = 10.0
+    packages: tuple[str, ...] = ()  # extra test-image packages the probe needs (e.g. build-base)
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    key: str
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    duration: float = 0.0
+    reason: str | None = None  # timeout, limits, ... (as the sandbox reported it)
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and self.reason is None
