@@ -562,8 +562,7 @@ class ProbeCommand:
     """A command run in the sandbox to learn how the package behaves before proposing."""
 
     key: str  # stable identifier: "exec:hello:--version"
-    script: str  # a shell snippet run under /bin/sh in the test root
-    stdin: str | None = None
+    script: str  # a shell snippet run under /bin/sh in the test root (input via heredocs/pipes)
     timeout: float = 10.0
     packages: tuple[str, ...] = ()  # extra test-image packages the probe needs (e.g. build-base)
 
