@@ -22,12 +22,13 @@ from qackage.apk.signature import Keyring
 from qackage.errors import InputError
 from qackage.melange.config import MelangeConfig, load_config
 from qackage.melange.substitution import SubstitutionContext
-from qackage.model import PackageInfo, Stanza
+from qackage.model import Accounts, PackageInfo, Stanza
 from qackage.validate.compile import compile_test
 from qackage.validate.extract import ExtractCache
 from qackage.validate.hostbase import HostBase
 from qackage.validate.pipelines import PipelineLibrary
 from qackage.validate.plan import TestPlan
+from qackage.validate.probe import ProbeRootFactory
 from qackage.validate.report import TestReport
 from qackage.validate.rootfs import build_root
 from qackage.validate.runner import PreparedRoot, RootFactory, RunOptions, run_plan
@@ -96,25 +97,54 @@ def plan_for(request: ValidateRequest, info: PackageInfo) -> TestPlan:
     return compile_test(stanza, context, library, package_under_test=info.name, append_packages=request.append_packages)
 
 
-def root_factory(request: ValidateRequest, plan: TestPlan, keyring: Keyring | None, cache: ExtractCache) -> RootFactory:
-    if not request.repositories:
-        return HostBase(cache.get(request.package), plan.accounts)
+def open_repositories(request: ValidateRequest, keyring: Keyring | None) -> tuple[Repository, ...]:
     download_cache = (request.cache_dir / "downloads") if request.cache_dir else None
-    repositories: Sequence[Repository] = [
+    return tuple(
         Repository.open(spec, request.arch, keyring=keyring, cache_dir=download_cache) for spec in request.repositories
-    ]
+    )
+
+
+def extract_cache(request: ValidateRequest) -> ExtractCache:
+    return ExtractCache(request.cache_dir / "extracted" if request.cache_dir else None, limits=request.limits)
+
+
+def root_factory(
+    request: ValidateRequest,
+    packages: Sequence[str],
+    accounts: Accounts,
+    repositories: Sequence[Repository],
+    cache: ExtractCache,
+) -> RootFactory:
+    """Roots holding the package under test and ``packages``: from the repositories,
+    or on the host base when there are none."""
+    if not repositories:
+        return HostBase(cache.get(request.package), accounts)
 
     def make_root(root: Path) -> PreparedRoot:
         built = build_root(
             root,
             package_under_test=request.package,
-            packages=plan.packages,
+            packages=packages,
             repositories=repositories,
             cache=cache,
             arch=request.arch,
-            accounts=plan.accounts,
+            accounts=accounts,
         )
         return PreparedRoot(root=built.root, uid=built.uid, gid=built.gid, installed=built.installed)
+
+    return make_root
+
+
+def probe_root_factory(
+    request: ValidateRequest, repositories: Sequence[Repository], cache: ExtractCache
+) -> ProbeRootFactory:
+    """Roots for probes: the package, the appended packages (wolfi-base) and what a
+    probe asks for."""
+    base = request.append_packages or ()
+
+    def make_root(root: Path, extra: tuple[str, ...]) -> PreparedRoot:
+        names = sorted({*base, *extra})
+        return root_factory(request, names, Accounts(), repositories, cache)(root)
 
     return make_root
 
@@ -125,8 +155,8 @@ def validate(request: ValidateRequest, *, sandbox: Sandbox) -> TestReport:
     # a deliberately broken copy; it gets every safety check, but need not be signed.
     info = read_package_info(request.package, None, request.limits)
     plan = plan_for(request, info)
-    cache = ExtractCache(request.cache_dir / "extracted" if request.cache_dir else None, limits=request.limits)
-    make_root = root_factory(request, plan, keyring, cache)
+    cache = extract_cache(request)
+    make_root = root_factory(request, plan.packages, plan.accounts, open_repositories(request, keyring), cache)
     return run_plan(plan, make_root=make_root, sandbox=sandbox, options=request.run)
 
 
