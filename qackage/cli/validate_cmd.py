@@ -7,6 +7,7 @@ from pathlib import Path
 
 from qackage.cli.common import add_keyring_option, add_limit_options, limits_from
 from qackage.cli.output import dump_json, emit, for_terminal
+from qackage.errors import InputError
 from qackage.jsonout import to_jsonable
 from qackage.validate.bubblewrap import Bubblewrap
 from qackage.validate.melange_runner import MelangeInvocation, requires_config, run_melange
@@ -72,20 +73,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
 
 
-def request_from(args: argparse.Namespace) -> ValidateRequest:
+def request_from(
+    args: argparse.Namespace, package: Path, test_file: Path | None = None, package_name: str | None = None
+) -> ValidateRequest:
+    """A request from the shared environment options (see `add_environment_options`)."""
     options = RunOptions(
         repeat=args.repeat,
         keep_going=getattr(args, "keep_going", False),
         source_dir=Path(args.source_dir) if args.source_dir else None,
     )
     if args.repeat < 1:
-        from qackage.errors import InputError  # noqa: PLC0415 - only on this error path
-
         raise InputError("--repeat must be at least 1")
     return ValidateRequest(
-        package=Path(args.package),
-        test_file=Path(args.test),
-        package_name=args.package_name,
+        package=package,
+        test_file=test_file,
+        package_name=package_name,
         repositories=tuple(args.repository),
         keyring=Path(args.keyring) if args.keyring else None,
         pipeline_dirs=tuple(Path(d) for d in args.pipeline_dir),
@@ -98,7 +100,7 @@ def request_from(args: argparse.Namespace) -> ValidateRequest:
 
 
 def run(args: argparse.Namespace) -> int:
-    request = request_from(args)
+    request = request_from(args, Path(args.package), Path(args.test), args.package_name)
     if args.runner == "melange":
         return _run_melange(request)
     sandbox = Bubblewrap()
@@ -113,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_melange(request: ValidateRequest) -> int:
     import yaml  # noqa: PLC0415 - melange mode only
 
+    assert request.test_file is not None
     keys = list((yaml.safe_load(request.test_file.read_text(encoding="utf-8")) or {}).keys())
     requires_config(request.test_file, keys)
     return run_melange(

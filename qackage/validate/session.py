@@ -43,7 +43,7 @@ def host_arch() -> str:
 @dataclass(frozen=True)
 class ValidateRequest:
     package: Path  # the .apk under test
-    test_file: Path  # a `test:` fragment or a whole melange package YAML
+    test_file: Path | None = None  # a `test:` fragment or a whole melange package YAML
     package_name: str | None = None  # which (sub)package's test; default: the APK's own name
     repositories: tuple[str, ...] = ()
     keyring: Path | None = None
@@ -86,6 +86,8 @@ def choose_test(
 
 
 def plan_for(request: ValidateRequest, info: PackageInfo) -> TestPlan:
+    if request.test_file is None:
+        raise InputError("no test file given (--test FILE)")
     config = load_config(request.test_file, str(request.test_file))
     stanza, context = choose_test(config, info, request.package_name, request.arch)
     if request.package_name is not None and request.package_name != info.name:
