@@ -11,10 +11,14 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from qackage.apk.repository import Repository
 from qackage.apk.writer import PlannedFile, SigningKey, write_apk
+from qackage.build import RepositoryBuild
 from qackage.cli.main import main
 from qackage.model import EntryKind, PackageInfo
 from qackage.schema import SCHEMAS, generated_schema, published_schema
+from qackage.validate.extract import ExtractCache
+from qackage.validate.rootfs import build_root
 
 PC = b"""prefix=/usr
 libdir=${prefix}/lib
@@ -139,3 +143,27 @@ def test_console_script_runs_without_traceback(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr == f"qackage: error: {bad}: not a gzip stream\n"
+
+
+def test_installed_package_in_a_root(
+    fixture_repo: RepositoryBuild, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Build a real root (packages installed, apk db written), then analyze from it."""
+    root = tmp_path / "root"
+    root.mkdir()
+    repository = Repository.open(str(fixture_repo.root), fixture_repo.arch)
+    build_root(
+        root,
+        package_under_test=None,
+        packages=["hello"],
+        repositories=[repository],
+        cache=ExtractCache(tmp_path / "cache"),
+        arch=fixture_repo.arch,
+    )
+    assert main(["analyze", "--root", str(root), "libgreet", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["check"]["source"] == "installed"
+    assert data["check"]["datahash_verified"] is True  # every file matched its Z: checksum
+    assert [lib["soname"] for lib in data["facts"]["shared_libraries"]] == ["libgreet.so.1"]
+    assert main(["analyze", "--root", str(root), "not-installed"]) == 2
+    assert "not-installed" in capsys.readouterr().err
