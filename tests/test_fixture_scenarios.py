@@ -27,29 +27,13 @@ from qackage.apk.index import read_index_file
 from qackage.apk.signature import Keyring
 from qackage.build import RepositoryBuild, build_repository, host_arch
 from qackage.model import Entry, EntryKind
+from qackage.validate.pipelines import PipelineLibrary
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SCENARIOS = ("base", "hello", "hello-meta", "py3-pyfoo", "tinyd", "shtools")
 LOADER = {"x86_64": ("lib64", "ld-linux-x86-64.so.2"), "aarch64": ("lib", "ld-linux-aarch64.so.1")}
-# Test pipelines a Wolfi maintainer may use (melange built-ins, test/tw/*, Wolfi's test/*).
-KNOWN_PIPELINES = {
-    "python/import",
-    "python/test",
-    "test/tw/ldd-check",
-    "test/tw/ver-check",
-    "test/tw/help-check",
-    "test/tw/devpackage",
-    "test/tw/staticpackage",
-    "test/tw/emptypackage",
-    "test/tw/metapackage",
-    "test/tw/shell-syntax-check",
-    "test/tw/shell-deps-check",
-    "test/pkgconf",
-    "test/docs",
-    "test/metapackage",
-    "test/emptypackage",
-    "test/daemon-check-output",
-}
+# Recipes may use any pipeline of qackage's library: `qackage validate` runs their stanzas.
+KNOWN_PIPELINES = frozenset(PipelineLibrary().available())
 
 pytestmark = pytest.mark.skipif(host_arch() not in LOADER, reason="the base scenario knows x86_64 and aarch64")
 

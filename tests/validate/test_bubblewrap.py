@@ -20,13 +20,10 @@ from qackage.validate.bubblewrap import (
     Ending,
     Observation,
     OutputTail,
-    OverlayTools,
     bwrap_arguments,
-    check_overlays,
     describe_bytes,
     describe_seconds,
     explain,
-    overlay_prefix,
     starting_directory,
 )
 from qackage.validate.cgroups import (
@@ -37,6 +34,7 @@ from qackage.validate.cgroups import (
     parse_pids_events,
     parse_v1_mounts,
 )
+from qackage.validate.overlay import OverlayTools, check_overlays, overlay_prefix
 from qackage.validate.sandboxing import OverlayMount, SandboxLimits, SandboxOutcome, SandboxRequest
 
 

@@ -124,7 +124,7 @@ FIXTURE_DEFINITIONS = {
     "test/emptypackage": "pipeline:\n  - runs: empty ${{context.name}}\n",
     "test/no-docs": "pipeline:\n  - runs: no-docs\n",
     "test/perl-module-check": "inputs:\n  modules: {required: true}\npipeline:\n  - runs: perl ${{inputs.modules}}\n",
-    "test/compiler/smoke": "inputs:\n  cc: {}\n  cxx: {}\npipeline:\n  - runs: smoke\n",
+    "test/compiler/smoke": "inputs:\n  cc: {}\n  cxx: {}\n  copts: {}\n  cxxopts: {}\npipeline:\n  - runs: smoke\n",
     "python/import": """\
         needs:
           packages: [wolfi-base]

@@ -5,23 +5,17 @@ Two kinds of checks:
 * shape: every definition is a melange pipeline file (known keys, declared inputs, no
   default on a required input, substitutions melange defines in tests, scripts that
   busybox ``sh -n`` accepts, one shared apk-database helper text);
-* behaviour: every case of ``tests/validate/pipeline_cases/`` (see its README) runs. The
-  case's packages are written as real .apk files, installed with their dependencies
-  from the fixture repository into a fresh root with an apk installed database, and the
-  pipeline's scripts, inputs substituted by a small local expander, run in bubblewrap
-  with that root as ``/``. A pipeline must pass on its good packages and fail on its
-  broken ones (for the reason the case names).
+* behaviour: every case of ``tests/validate/pipeline_cases/`` (see its README) runs
+  through qackage's own validator (`casekit`): the case's package is the package under
+  test, its stanza ``uses:`` the pipeline, and the root comes from the fixture
+  repository. A pipeline must pass on its good packages and fail on its broken ones (for
+  the reason the case names). The fixtures' own stanzas that use the library pass too.
 """
 
 from __future__ import annotations
 
-import base64
-import gzip
-import io
-import os
 import re
 import subprocess
-import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,19 +23,20 @@ from typing import Any
 
 import pytest
 import yaml
+from casekit import CASES, Case, CaseBench, all_cases, case_file, case_info, case_stanza, load_cases, step_output
 
-import qackage
-from qackage.apk.archive import ApkArchive
-from qackage.apk.installed import record_for_archive, write_installed_db
-from qackage.apk.pkginfo import parse_atom
 from qackage.apk.repository import Repository
 from qackage.apk.resolve import resolve
-from qackage.apk.writer import PlannedFile, write_apk
 from qackage.build import RepositoryBuild
-from qackage.model import EntryKind, PackageInfo
+from qackage.errors import InputError
+from qackage.melange.config import parse_config
+from qackage.melange.substitution import SubstitutionContext
+from qackage.model import PackageInfo
+from qackage.validate.compile import compile_test
+from qackage.validate.pipelines import BUILTIN_PIPELINES, PipelineLibrary
+from qackage.validate.plan import PlannedStep
 
-LIBRARY = Path(qackage.__file__).resolve().parent / "pipelines"
-CASES = Path(__file__).resolve().parent / "pipeline_cases"
+LIBRARY = BUILTIN_PIPELINES
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 APK_DB_HELPER = LIBRARY / "apkdb.sh"
 
@@ -85,15 +80,13 @@ TEST_VARIABLES = frozenset(
 EXPRESSION = re.compile(r"\$\{\{\s*([A-Za-z0-9_.\-]+)\s*\}\}")
 HELPER_BLOCK = re.compile(r"^# --- apk-db helper.*?^# --- end of the apk-db helper ---\n", re.DOTALL | re.MULTILINE)
 APK_COMMAND = re.compile(r"(^|[;&|(`$]|\s)apk\s+(info|list|add|del|search|policy)\b")
-MELANGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/bin:/usr/sbin:/sbin:/bin"
-STEP_TIMEOUT = 180
 
 
 # --------------------------------------------------------------------------- the library
 
 
 def library_names() -> list[str]:
-    return sorted(str(p.relative_to(LIBRARY).with_suffix("")) for p in LIBRARY.rglob("*.yaml"))
+    return list(PipelineLibrary().available())
 
 
 def load_definition(uses: str) -> dict[str, Any]:
@@ -208,374 +201,6 @@ def helper_problems(script: str, helper: str) -> list[str]:
     if block.group(0) != helper:
         return ["its apk-db helper differs from qackage/pipelines/apkdb.sh"]
     return []
-
-
-# --------------------------------------------------------------------------- expanding
-
-
-@dataclass(frozen=True, slots=True)
-class Script:
-    title: str
-    text: str
-
-
-class PipelineError(Exception):
-    """A pipeline that melange would reject before running anything."""
-
-
-def substitute(text: str, variables: Mapping[str, str]) -> str:
-    def value(match: re.Match[str]) -> str:
-        try:
-            return variables[match[1]]
-        except KeyError:
-            raise PipelineError(f"variable {match[1]} not defined") from None
-
-    return EXPRESSION.sub(value, text)
-
-
-def melange_variables(package: str, origin: str, full_version: str, arch: str) -> dict[str, str]:
-    version, _, epoch = full_version.rpartition("-r")
-    outdir = "/home/build/melange-out"
-    return {
-        "context.name": package,
-        "subpkg.name": package,
-        "package.name": origin,
-        "package.version": version,
-        "package.epoch": epoch,
-        "package.full-version": full_version,
-        "package.description": "",
-        "package.srcdir": "/home/build",
-        "targets.outdir": outdir,
-        "targets.destdir": f"{outdir}/{origin}",
-        "targets.contextdir": f"{outdir}/{package}",
-        "targets.subpkgdir": f"{outdir}/{package}",
-        "build.arch": arch,
-        "build.goarch": {"x86_64": "amd64", "aarch64": "arm64"}.get(arch, arch),
-    }
-
-
-def expand(uses: str, given: Mapping[str, object], variables: Mapping[str, str]) -> list[Script]:
-    """The scripts ``uses: <uses>`` with ``given`` runs, as melange binds and substitutes."""
-    definition = load_definition(uses)
-    declared: dict[str, dict[str, Any]] = definition.get("inputs") or {}
-    undefined = sorted(set(given) - set(declared))
-    if undefined:
-        raise PipelineError(f'undefined input "{undefined[0]}" to pipeline "{uses}"')
-    scope = dict(variables)
-    for name, spec in declared.items():
-        # As melange: an input given empty takes the default too.
-        value = substitute(as_text(given.get(name)), variables) or substitute(as_text(spec.get("default")), variables)
-        if spec.get("required") and not value:
-            raise PipelineError(f'required input "{name}" for pipeline is missing')
-        scope[f"inputs.{name}"] = value
-    return list(_expand_steps(uses, definition["pipeline"], scope, variables))
-
-
-def _expand_steps(
-    uses: str, steps: list[dict[str, Any]], scope: Mapping[str, str], variables: Mapping[str, str]
-) -> Iterator[Script]:
-    for number, step in enumerate(steps, 1):
-        if "uses" in step:
-            given = {key: substitute(as_text(value), scope) for key, value in (step.get("with") or {}).items()}
-            yield from expand(step["uses"], given, variables)
-        elif "runs" in step:
-            yield Script(f"{uses}: {step.get('name') or f'step {number}'}", substitute(as_text(step["runs"]), scope))
-        if "pipeline" in step:
-            yield from _expand_steps(uses, step["pipeline"], scope, variables)
-
-
-def needed_packages(uses: str) -> list[str]:
-    definition = load_definition(uses)
-    names = list((definition.get("needs") or {}).get("packages") or [])
-    for step in walk_steps(definition["pipeline"]):
-        if "uses" in step:
-            names += needed_packages(step["uses"])
-    return names
-
-
-# --------------------------------------------------------------------------- case packages
-
-
-@dataclass(frozen=True, slots=True)
-class Case:
-    pipeline: str
-    name: str
-    expect: str
-    package: dict[str, Any]
-    also: tuple[dict[str, Any], ...] = ()
-    given: tuple[tuple[str, object], ...] = ()
-    install: tuple[str, ...] = ()
-    requires: tuple[str, ...] = ()
-    log_contains: str = ""
-
-    @property
-    def id(self) -> str:
-        return f"{self.pipeline}:{self.name}"
-
-
-CASE_KEYS = frozenset({"name", "expect", "package", "also", "with", "install", "requires", "log-contains"})
-PACKAGE_KEYS = frozenset({"name", "version", "origin", "description", "depends", "provides", "replaces", "files"})
-FILE_KINDS = ("text", "gzip", "base64", "zip", "symlink", "directory", "program", "library")
-
-
-def case_file(uses: str) -> Path:
-    return CASES / f"{uses}.yaml"
-
-
-def load_cases(uses: str) -> list[Case]:
-    document = yaml.safe_load(case_file(uses).read_text(encoding="utf-8"))
-    assert document["pipeline"] == uses, f"{case_file(uses)} is about {document['pipeline']}, not {uses}"
-    cases = []
-    for item in document["cases"]:
-        unknown = set(item) - CASE_KEYS
-        assert not unknown, f"{uses}: case {item.get('name')}: unknown keys {sorted(unknown)}"
-        for package in [item["package"], *item.get("also", [])]:
-            assert not set(package) - PACKAGE_KEYS, f"{uses}: {item['name']}: unknown package keys"
-        assert item["expect"] in {"pass", "fail"}, f"{uses}: {item['name']}: expect is pass or fail"
-        cases.append(
-            Case(
-                pipeline=uses,
-                name=item["name"],
-                expect=item["expect"],
-                package=item["package"],
-                also=tuple(item.get("also", [])),
-                given=tuple((item.get("with") or {}).items()),
-                install=tuple(item.get("install", [])),
-                requires=tuple(item.get("requires", [])),
-                log_contains=item.get("log-contains", ""),
-            )
-        )
-    return cases
-
-
-def all_cases() -> list[Case]:
-    return [case for uses in library_names() if case_file(uses).is_file() for case in load_cases(uses)]
-
-
-def _mode(entry: Mapping[str, Any], default: int) -> int:
-    mode = entry.get("mode")
-    return default if mode is None else int(str(mode), 8)
-
-
-def _compile(source: str, output: Path, scratch: Path, *, soname: str = "", needs: Sequence[str] = ()) -> None:
-    """Compile C with the host's cc. ``needs``: sonames to record as DT_NEEDED, linked
-    against empty stand-ins that are not packaged (so only the case decides what exists)."""
-    scratch.mkdir(parents=True, exist_ok=True)
-    source_file = scratch / f"{output.name}.c"
-    source_file.write_text(source, encoding="utf-8")
-    stubs = []
-    for needed in needs:
-        stub = scratch / "stubs" / needed
-        if not stub.exists():
-            stub.parent.mkdir(exist_ok=True)
-            empty = scratch / "stubs" / "empty.c"
-            empty.write_text("int qackage_case_stub;\n")
-            subprocess.run(
-                ["cc", "-shared", "-fPIC", f"-Wl,-soname,{needed}", "-o", str(stub), str(empty)],
-                check=True,
-                capture_output=True,
-            )
-        stubs.append(str(stub))
-    command = ["cc", "-O1", "-o", str(output), str(source_file)]
-    if soname:
-        command += ["-shared", "-fPIC", f"-Wl,-soname,{soname}"]
-    # Linked by path with --no-as-needed, each stand-in becomes a DT_NEEDED entry.
-    command += ["-Wl,--no-as-needed", *stubs]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    assert result.returncode == 0, f"cannot compile {output.name}: {result.stderr}"
-
-
-def _zip_bytes(members: Mapping[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, content in members.items():
-            archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), content)
-    return buffer.getvalue()
-
-
-def planned_file(entry: Mapping[str, Any], scratch: Path) -> PlannedFile:
-    kinds = [kind for kind in FILE_KINDS if kind in entry]
-    assert len(kinds) == 1, f"{entry.get('path')}: give exactly one of {FILE_KINDS}"
-    kind, value, path = kinds[0], entry[kinds[0]], str(entry["path"]).strip("/")
-    if kind == "symlink":
-        return PlannedFile(path, EntryKind.SYMLINK, 0o777, link_target=str(value))
-    if kind == "directory":
-        return PlannedFile(path, EntryKind.DIR, _mode(entry, 0o755))
-    if kind in {"program", "library"}:
-        spec = value if isinstance(value, dict) else {"source": value}
-        output = scratch / "built" / path.replace("/", "_")
-        output.parent.mkdir(parents=True, exist_ok=True)
-        _compile(spec["source"], output, scratch / "src", soname=spec.get("soname", ""), needs=spec.get("needs", ()))
-        return PlannedFile(path, EntryKind.FILE, _mode(entry, 0o755), data=output.read_bytes())
-    data = {
-        "text": lambda: str(value).encode(),
-        "gzip": lambda: gzip.compress(str(value).encode(), mtime=0),
-        "base64": lambda: base64.b64decode(str(value)),
-        "zip": lambda: _zip_bytes(value),
-    }[kind]()
-    return PlannedFile(path, EntryKind.FILE, _mode(entry, 0o644), data=data)
-
-
-def write_case_package(spec: Mapping[str, Any], scratch: Path, arch: str) -> tuple[PackageInfo, Path]:
-    name = spec["name"]
-    version = str(spec.get("version", "1.0-r0"))
-    info = PackageInfo(
-        name=name,
-        version=version,
-        arch=arch,
-        origin=spec.get("origin", name),
-        description=spec.get("description", f"{name}, made by a pipeline case"),
-        license="MIT",
-        depends=tuple(parse_atom(atom) for atom in spec.get("depends", [])),
-        provides=tuple(parse_atom(atom) for atom in spec.get("provides", [])),
-        replaces=tuple(spec.get("replaces", [])),
-    )
-    files = [planned_file(entry, scratch / name) for entry in spec.get("files") or []]
-    path = scratch / "packages" / f"{name}-{version}.apk"
-    return write_apk(path, info, files), path
-
-
-# --------------------------------------------------------------------------- the test root
-
-
-def extract_into(apk: Path, root: Path) -> None:
-    """Unpack a package over ``root``; a later package's file replaces an earlier one's."""
-    with ApkArchive.open(apk) as archive:
-        for member in archive.members():
-            entry = member.entry
-            target = root / entry.path
-            if entry.kind is EntryKind.DIR:
-                target.mkdir(parents=True, exist_ok=True)
-                target.chmod(entry.mode)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if target.is_symlink() or target.exists():
-                target.unlink()
-            if entry.kind is EntryKind.SYMLINK:
-                target.symlink_to(entry.link_target or "")
-            elif entry.kind is EntryKind.HARDLINK:
-                os.link(root / (entry.link_target or ""), target)
-            else:
-                with target.open("wb") as handle:
-                    for chunk in member.chunks():
-                        handle.write(chunk)
-                target.chmod(entry.mode)
-
-
-def install_order(packages: Sequence[tuple[PackageInfo, Path]]) -> list[tuple[PackageInfo, Path]]:
-    """Packages that replace others go last, so their files win (apk's ``replaces``)."""
-    return sorted(packages, key=lambda item: bool(item[0].replaces))
-
-
-def make_root(root: Path, packages: Sequence[tuple[PackageInfo, Path]]) -> None:
-    ordered = install_order(packages)
-    for _, apk in ordered:
-        extract_into(apk, root)
-    database = root / "lib" / "apk" / "db" / "installed"
-    database.parent.mkdir(parents=True, exist_ok=True)
-    database.write_text(write_installed_db(record_for_archive(apk) for _, apk in ordered), encoding="utf-8")
-    for mount_point in ("proc", "dev", "tmp", "home/build"):
-        (root / mount_point).mkdir(parents=True, exist_ok=True)
-
-
-def run_script(root: Path, workspace: Path, script: str) -> subprocess.CompletedProcess[str]:
-    """One step as melange runs it (``set -eo pipefail``) with ``root`` as /, read-only."""
-    command = [
-        "bwrap",
-        "--ro-bind", str(root), "/",
-        "--proc", "/proc",
-        "--dev", "/dev",
-        "--tmpfs", "/tmp",
-        "--bind", str(workspace), "/home/build",
-        "--chdir", "/home/build",
-        "--unshare-all",
-        "--die-with-parent",
-        "--clearenv",
-        "--setenv", "PATH", MELANGE_PATH,
-        "--setenv", "HOME", "/home/build",
-        "/bin/sh", "-c", f"set -eo pipefail\n{script}\nexit 0\n",
-    ]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, timeout=STEP_TIMEOUT, check=False)
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    passed: bool
-    log: str
-
-
-def run_case(case: Case, repo: RepositoryBuild, scratch: Path) -> Outcome:
-    made = [write_case_package(spec, scratch, repo.arch) for spec in (case.package, *case.also)]
-    paths = {info.name: path for info, path in made}
-    repository = Repository.open(str(repo.root), repo.arch)
-    wanted = [case.package["name"], *(spec["name"] for spec in case.also)]
-    wanted += [*needed_packages(case.pipeline), *case.install, "wolfi-base"]
-    resolution = resolve(wanted, [repository], preferred=[info for info, _ in made])
-    assert resolution.ok, f"{case.id}: cannot install {resolution.unresolved} {resolution.conflicts}"
-    chosen = [
-        (chosen.info, paths[chosen.info.name] if chosen.repository is None else repo.package(chosen.info.name).path)
-        for chosen in resolution.packages
-    ]
-    root, workspace = scratch / "root", scratch / "workspace"
-    root.mkdir()
-    workspace.mkdir()
-    make_root(root, chosen)
-    info = made[0][0]
-    variables = melange_variables(info.name, info.origin or info.name, info.version, repo.arch)
-    log: list[str] = []
-    for script in expand(case.pipeline, dict(case.given), variables):
-        result = run_script(root, workspace, script.text)
-        log += [f"== {script.title}: exit {result.returncode}", result.stdout, result.stderr]
-        if result.returncode != 0:
-            return Outcome(False, "\n".join(log))
-    return Outcome(True, "\n".join(log))
-
-
-# --------------------------------------------------------------------------- fixture stanzas
-
-
-@dataclass(frozen=True, slots=True)
-class FixtureStep:
-    """A ``uses:`` step of a fixture recipe's test stanza that names a library pipeline."""
-
-    recipe: str  # "hello/melange.yaml"
-    package: str  # the (sub)package the stanza tests
-    origin: str
-    uses: str
-    given: tuple[tuple[str, object], ...]
-    environment: tuple[str, ...]  # test.environment.contents.packages
-
-    @property
-    def id(self) -> str:
-        return f"{self.recipe}:{self.package}:{self.uses}"
-
-
-def fixture_steps() -> list[FixtureStep]:
-    known = set(library_names())
-    steps = []
-    for recipe in sorted(FIXTURES.glob("*/*.yaml")):
-        document = yaml.safe_load(recipe.read_text(encoding="utf-8"))
-        origin = document["package"]["name"]
-        tested = [(origin, document.get("test"))]
-        tested += [
-            (sub["name"].replace("${{package.name}}", origin), sub.get("test"))
-            for sub in document.get("subpackages", [])
-        ]
-        for package, stanza in tested:
-            contents = ((stanza or {}).get("environment") or {}).get("contents") or {}
-            for step in (stanza or {}).get("pipeline", []):
-                if step.get("uses") in known:
-                    steps.append(
-                        FixtureStep(
-                            recipe=str(recipe.relative_to(FIXTURES)),
-                            package=package,
-                            origin=origin,
-                            uses=step["uses"],
-                            given=tuple((step.get("with") or {}).items()),
-                            environment=tuple(contents.get("packages", [])),
-                        )
-                    )
-    return steps
 
 
 # --------------------------------------------------------------------------- shape tests
@@ -750,22 +375,51 @@ def test_helper_check_reports_an_edited_copy() -> None:
     assert helper_problems("apk_db() { :; }\n", helper) == ["defines apk_db outside the shared helper block"]
 
 
-def test_expand_binds_inputs_as_melange_does() -> None:
-    variables = melange_variables("libfoo-dev", "libfoo", "1.2.3-r4", "x86_64")
-    scripts = expand("test/tw/ver-check", {"bins": "foo", "version": ""}, variables)
-    assert len(scripts) == 1
-    assert 'bins="foo"' in scripts[0].text
-    assert 'expected="1.2.3"' in scripts[0].text  # empty takes the default, as in melange
-    nested = expand("test/metapackage", {}, variables)
-    assert nested[0].title == "test/emptypackage: empty package check"
-    assert "/home/build/melange-out/libfoo-dev" in nested[0].text
-    with pytest.raises(PipelineError, match='undefined input "bogus"'):
-        expand("test/tw/ldd-check", {"bogus": "1"}, variables)
-    with pytest.raises(PipelineError, match='required input "bins"'):
-        expand("test/tw/help-check", {}, variables)
+# --------------------------------------------------------------------------- binding
+
+
+def compile_uses(uses: str, given: Mapping[str, str]) -> tuple[PlannedStep, ...]:
+    """The steps of a stanza that only ``uses: <uses>`` with ``given``, for libfoo-dev 1.2.3-r4."""
+    info = PackageInfo(name="libfoo-dev", version="1.2.3-r4", arch="x86_64", origin="libfoo")
+    step: dict[str, object] = {"uses": uses, **({"with": dict(given)} if given else {})}
+    stanza = parse_config(yaml.safe_dump({"test": {"pipeline": [step]}}), "binding").test
+    assert stanza is not None
+    context = SubstitutionContext.for_built_package(info, arch="x86_64")
+    plan = compile_test(stanza, context, PipelineLibrary(), package_under_test=info.name)
+    return plan.steps
+
+
+def test_library_inputs_bind_as_melange_does() -> None:
+    (step,) = compile_uses("test/tw/ver-check", {"bins": "foo", "version": ""})
+    assert 'bins="foo"' in step.script
+    assert 'expected="1.2.3"' in step.script  # empty takes the default, as in melange
+    nested = compile_uses("test/metapackage", {})
+    assert nested[0].trail[:-1] == ("step 1", "test/metapackage", "step 1", "test/emptypackage")
+    assert "/home/build/melange-out/libfoo-dev" in nested[0].script
+    with pytest.raises(InputError, match='undefined input "bogus"'):
+        compile_uses("test/tw/ldd-check", {"bogus": "1"})
+    with pytest.raises(InputError, match='required input "bins"'):
+        compile_uses("test/tw/help-check", {})
 
 
 # --------------------------------------------------------------------------- cases
+
+
+CASES_OF_THE_LIBRARY = all_cases(library_names())
+
+
+def compile_case(case: Case, arch: str) -> tuple[PackageInfo, tuple[str, ...]]:
+    """The case's package and everything its plan installs, compiled with the real library."""
+    info = case_info(case.package, arch)
+    context = SubstitutionContext.for_built_package(info, arch=arch)
+    plan = compile_test(case_stanza(case), context, PipelineLibrary(), package_under_test=info.name)
+    return info, plan.packages
+
+
+@pytest.fixture(scope="session")
+def bench(fixture_repo: RepositoryBuild, tmp_path_factory: pytest.TempPathFactory) -> CaseBench:
+    """One keyring and one extraction cache for every case: each package unpacks once."""
+    return CaseBench.create(fixture_repo, tmp_path_factory.mktemp("pipeline-cases"))
 
 
 @pytest.mark.parametrize("uses", library_names())
@@ -781,58 +435,68 @@ def test_case_files_are_about_library_pipelines() -> None:
 
 
 def test_needs_are_in_the_fixture_repository(fixture_repo: RepositoryBuild) -> None:
-    needs = sorted({name for uses in library_names() for name in needed_packages(uses)})
+    """What the pipelines pull in (their needs, nested uses included) is offline too."""
+    needs: set[str] = set()
+    for case in CASES_OF_THE_LIBRARY:
+        info, packages = compile_case(case, fixture_repo.arch)
+        made = {info.name, *(spec["name"] for spec in case.also)}
+        needs.update(name for name in packages if name not in made)
     repository = Repository.open(str(fixture_repo.root), fixture_repo.arch)
-    resolution = resolve(needs, [repository])
+    resolution = resolve(sorted(needs), [repository])
     assert resolution.ok, resolution.unresolved
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", all_cases(), ids=lambda case: case.id)
-def test_pipeline_case(case: Case, fixture_repo: RepositoryBuild, tmp_path: Path) -> None:
-    available = {built.info.name for built in fixture_repo.packages}
-    missing = [name for name in case.requires if name not in available]
+@pytest.mark.parametrize("case", CASES_OF_THE_LIBRARY, ids=lambda case: case.id)
+def test_pipeline_case(case: Case, bench: CaseBench, tmp_path: Path) -> None:
+    missing = [name for name in case.requires if name not in bench.available()]
     if missing:
         pytest.skip(f"the offline fixture repository has no {', '.join(missing)}")
-    outcome = run_case(case, fixture_repo, tmp_path)
-    assert outcome.passed == (case.expect == "pass"), outcome.log
+    report = bench.run(case, tmp_path)
+    assert report.passed == (case.expect == "pass"), step_output(report, failed_only=False)
     if case.log_contains:
-        assert case.log_contains in outcome.log, outcome.log
+        # The reason a broken package fails is in the failing step's output.
+        output = step_output(report, failed_only=not report.passed)
+        assert case.log_contains in output, step_output(report, failed_only=False)
 
 
-def test_a_broken_step_fails_the_case(fixture_repo: RepositoryBuild, tmp_path: Path) -> None:
-    """The harness must not report success for a step that fails (exit status reaches us)."""
-    root, workspace = tmp_path / "root", tmp_path / "workspace"
-    root.mkdir()
-    workspace.mkdir()
-    base = [(p.info, p.path) for p in fixture_repo.packages if p.info.name in {"busybox", "glibc"}]
-    make_root(root, base)
-    assert run_script(root, workspace, "true").returncode == 0
-    assert run_script(root, workspace, "false\necho not reached").returncode == 1
-    assert run_script(root, workspace, "false | true").returncode == 1  # pipefail
-    # The root is shared by every step of a case: read-only, with writes going to the workspace.
-    assert run_script(root, workspace, "touch /probe").returncode != 0
-    assert run_script(root, workspace, "echo kept > /home/build/probe").returncode == 0
-    assert (workspace / "probe").read_text() == "kept\n"
+# --------------------------------------------------------------------------- fixture stanzas
+
+
+@dataclass(frozen=True, slots=True)
+class FixtureStanza:
+    """A fixture recipe's (sub)package whose test stanza uses a library pipeline."""
+
+    recipe: str  # "hello/melange.yaml"
+    package: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.recipe}:{self.package}"
+
+
+def fixture_stanzas() -> list[FixtureStanza]:
+    known = set(library_names())
+    found = []
+    for recipe in sorted(FIXTURES.glob("*/*.yaml")):
+        document = yaml.safe_load(recipe.read_text(encoding="utf-8"))
+        origin = document["package"]["name"]
+        tested = [(origin, document.get("test"))]
+        tested += [
+            (sub["name"].replace("${{package.name}}", origin), sub.get("test"))
+            for sub in document.get("subpackages", [])
+        ]
+        for package, stanza in tested:
+            if any(step.get("uses") in known for step in walk_steps((stanza or {}).get("pipeline"))):
+                found.append(FixtureStanza(str(recipe.relative_to(FIXTURES)), package))
+    return found
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("step", fixture_steps(), ids=lambda step: step.id)
-def test_fixture_stanzas_pass_with_the_library(
-    step: FixtureStep, fixture_repo: RepositoryBuild, tmp_path: Path
-) -> None:
+@pytest.mark.parametrize("stanza", fixture_stanzas(), ids=lambda stanza: stanza.id)
+def test_fixture_stanzas_pass(stanza: FixtureStanza, bench: CaseBench) -> None:
     """The fixtures' own test stanzas, where they use the library, pass on their packages."""
-    built = {p.info.name: p for p in fixture_repo.packages}
-    assert step.package in built, f"{step.id}: the fixture repository has no {step.package}"
-    repository = Repository.open(str(fixture_repo.root), fixture_repo.arch)
-    wanted = [step.package, *step.environment, *needed_packages(step.uses), "wolfi-base"]
-    resolution = resolve(wanted, [repository])
-    assert resolution.ok, f"{step.id}: cannot install {resolution.unresolved}"
-    root, workspace = tmp_path / "root", tmp_path / "workspace"
-    root.mkdir()
-    workspace.mkdir()
-    make_root(root, [(chosen.info, built[chosen.info.name].path) for chosen in resolution.packages])
-    variables = melange_variables(step.package, step.origin, built[step.package].info.version, fixture_repo.arch)
-    for script in expand(step.uses, dict(step.given), variables):
-        result = run_script(root, workspace, script.text)
-        assert result.returncode == 0, f"{script.title}\n{result.stdout}\n{result.stderr}"
+    built = {p.info.name: p for p in bench.fixture_repo.packages}
+    assert stanza.package in built, f"{stanza.id}: the fixture repository has no {stanza.package}"
+    report = bench.validate(built[stanza.package].path, FIXTURES / stanza.recipe)
+    assert report.passed, step_output(report, failed_only=True)

@@ -26,15 +26,8 @@ from qackage.errors import InputError, ResolutionError, UnsafeArchiveError
 from qackage.model import Account, Accounts, Entry, EntryKind, Group, PackageInfo
 from qackage.validate.extract import ExtractCache
 from qackage.validate.report import InstalledPackage
-from qackage.validate.rootfs import (
-    UNDER_TEST,
-    Layout,
-    Overwrite,
-    applied_mode,
-    build_root,
-    overwrite_decision,
-    write_layout,
-)
+from qackage.validate.rootfs import UNDER_TEST, applied_mode, build_root, write_layout
+from qackage.validate.rootplan import Layout, Overwrite, overwrite_decision
 
 ARCH = host_arch()
 Planned = tuple[PackageInfo, Sequence[PlannedFile]]
