@@ -13,12 +13,16 @@ from pathlib import Path
 
 from qackage.jsonout import json_schema
 from qackage.model import Analysis
+from qackage.validate.mutants import MutantManifest
 from qackage.validate.report import TestReport
+from qackage.validate.strength import StrengthReport
 
 BASE_ID = "https://qackage.dev/schema/"
 SCHEMAS: dict[str, tuple[type, str]] = {
     "analysis": (Analysis, "qackage analyze --json"),
     "validate-report": (TestReport, "qackage validate --json"),
+    "strength-report": (StrengthReport, "qackage score --json"),
+    "mutants": (MutantManifest, "qackage mutate --json"),
 }
 
 
