@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "analyze": "qackage.cli.analyze_cmd",
     "resolve": "qackage.cli.resolve_cmd",
     "validate": "qackage.cli.validate_cmd",
+    "suggest": "qackage.cli.suggest_cmd",
     "mutate": "qackage.cli.mutate_cmd",
     "score": "qackage.cli.score_cmd",
     "build-fixtures": "qackage.cli.build_cmd",

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from qackage.propose.base import Proposer
+from qackage.propose.executables import ExecutablesProposer
+from qackage.propose.structural import StructuralProposer
 
 
 def default_proposers() -> tuple[Proposer, ...]:
-    return ()
+    return (
+        StructuralProposer(),
+        ExecutablesProposer(),
+    )
