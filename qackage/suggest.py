@@ -172,13 +172,18 @@ class _Prover:
         return run_probes(commands, make_root=make_root, sandbox=self._sandbox, limits=self._request.run.limits)
 
 
+# Lines that say what went wrong, preferred over a closing summary line.
+_TELLING_LINE = re.compile(r"not found|no such|cannot|can't|error|missing|denied|undefined", re.IGNORECASE)
+
+
 def _failure(report: TestReport) -> str:
     failed = next((s for s in report.steps if s.status is StepStatus.FAILED), None)
     if failed is None:
         return "failed"
-    detail = (failed.stderr_tail or failed.stdout_tail).strip().splitlines()
-    last = f": {detail[-1][:160]}" if detail else ""
-    return f"{failed.reason}{last}"
+    lines = [line.strip() for line in (failed.stderr_tail + "\n" + failed.stdout_tail).splitlines() if line.strip()]
+    telling = [line for line in lines if _TELLING_LINE.search(line)]
+    detail = (telling or lines)[-1][:200] if lines else ""
+    return f"{failed.reason}: {detail}" if detail else str(failed.reason)
 
 
 def prove(candidate: Candidate, prover: _Prover) -> Kept | Dropped:

@@ -95,13 +95,16 @@ def run(args: argparse.Namespace) -> int:
     for suggestion in suggestions:
         for line in _notes(suggestion):
             print(line, file=sys.stderr)
+    empty = [s.package for s in suggestions if not s.stanza.pipeline]
+    for name in empty:
+        print(f"# {name}: no proposed step passed on the package (see the skipped steps above)", file=sys.stderr)
     if args.json:
         text = dump_json(
             to_jsonable(suggestions if len(suggestions) > 1 else suggestions[0]), pretty=for_terminal(args.output)
         )
     elif len(suggestions) == 1:
-        text = format_stanza(suggestions[0].stanza)
+        text = format_stanza(suggestions[0].stanza) if suggestions[0].stanza.pipeline else ""
     else:
-        text = format_stanzas({s.package: s.stanza for s in suggestions})
+        text = format_stanzas({s.package: s.stanza for s in suggestions if s.stanza.pipeline})
     emit(text, args.output)
-    return 0
+    return 1 if empty else 0
