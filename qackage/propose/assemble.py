@@ -79,13 +79,36 @@ def assemble(candidates: Sequence[Candidate], *, package: str, origin: str | Non
     steps: list[Step] = []
     for _index, candidate in ordered:
         step = _templated_inputs(candidate.step, package, origin)
-        if step not in steps:  # two proposers may suggest the same check
+        if step in steps:  # two proposers may suggest the same check
+            continue
+        merged = _merged_imports(steps, step)
+        if merged is None:
             steps.append(step)
     wanted = [name for candidate in candidates for name in candidate.packages]
     return Stanza(
         pipeline=tuple(steps),
         environment=TestEnvironment(packages=environment_packages(wanted, package=package, origin=origin)),
     )
+
+
+def _merged_imports(steps: list[Step], step: Step) -> Step | None:
+    """Fold a second unnamed ``python/import`` step into an earlier one for the same
+    interpreter, as one ``imports:`` block a maintainer would write. Returns the merged
+    step (already placed in ``steps``) or None when there is nothing to merge with."""
+    if step.uses != "python/import" or step.name or set(dict(step.with_)) - {"imports", "python"}:
+        return None
+    for index, earlier in enumerate(steps):
+        if earlier.uses != "python/import" or earlier.name or set(dict(earlier.with_)) - {"imports", "python"}:
+            continue
+        ours, theirs = dict(step.with_), dict(earlier.with_)
+        if ours.get("python") != theirs.get("python"):
+            continue
+        lines = [*theirs.get("imports", "").splitlines(), *ours.get("imports", "").splitlines()]
+        imports = "\n".join(dict.fromkeys(line for line in lines if line.strip())) + "\n"
+        merged = dataclasses.replace(earlier, with_=tuple({**theirs, "imports": imports}.items()))
+        steps[index] = merged
+        return merged
+    return None
 
 
 def _position(candidate: Candidate) -> tuple[int, int]:

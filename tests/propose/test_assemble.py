@@ -120,3 +120,27 @@ def test_assembled_stanza_formats() -> None:
     text = format_stanza(stanza)
     assert text.startswith("test:\n  environment:\n    contents:\n      packages:\n        - curl\n  pipeline:\n")
     assert text.index("ver-check") < text.index("help-check") < text.index("Greets")
+
+
+def test_python_import_steps_are_merged_into_one_imports_block() -> None:
+    first = Candidate(
+        step=Step(uses="python/import", with_=(("imports", "import pyfoo\n"),)),
+        kind=CheckKind.IMPORT,
+        rationale="modules",
+    )
+    second = Candidate(
+        step=Step(uses="python/import", with_=(("imports", "from pyfoo import slugify\nimport pyfoo\n"),)),
+        kind=CheckKind.IMPORT,
+        rationale="a public name",
+    )
+    other_python = Candidate(
+        step=Step(uses="python/import", with_=(("python", "python3.12"), ("imports", "import pyfoo\n"))),
+        kind=CheckKind.IMPORT,
+        rationale="another interpreter",
+    )
+    stanza = assemble([first, second, other_python], package="py3-pyfoo")
+    imports = [dict(step.with_) for step in stanza.pipeline if step.uses == "python/import"]
+    assert imports == [
+        {"imports": "import pyfoo\nfrom pyfoo import slugify\n"},
+        {"python": "python3.12", "imports": "import pyfoo\n"},
+    ]
