@@ -2,6 +2,7 @@
 
     specs = applicable_mutants(analysis)                   # pure: what can be broken, and how
     build_mutant(Path("hello.apk"), specs[0], Path("m.apk"))  # one real, broken .apk
+    references = data_references(Path("hello.apk"), analysis)  # what drop-data-file needs
     write_mutants(Path("hello.apk"), Path("mutants/"))     # all of them + mutants/mutants.json
 
 Each operator (`OPERATORS`) applies only where the analysis says it makes sense - no
@@ -46,6 +47,7 @@ __all__ = [
     "analyze_apk",
     "applicable_mutants",
     "build_mutant",
+    "data_references",
     "find_references",
     "load_mutants",
     "write_mutants",
@@ -112,7 +114,7 @@ def applicable_mutants(
     targets of each first, at most ``per_operator`` each. Pure and deterministic.
 
     ``drop-data-file`` needs to know which data files the package's own files name; pass
-    ``references`` (`find_references`; `write_mutants` does) or it finds no targets."""
+    ``references`` (`data_references`; `write_mutants` does) or it finds no targets."""
     if per_operator < 1:
         raise InputError("at least one target per operator is needed")
     subject = Subject(analysis, references or DataReferences())
@@ -143,11 +145,18 @@ def analyze_apk(apk: Path, *, limits: Limits = DEFAULT_LIMITS) -> Analysis:
         return analyze_source(archive)
 
 
-def _subject(apk: Path, analysis: Analysis, operators: Collection[str], limits: Limits) -> Subject:
-    references = (
-        find_references(apk, analysis, limits=limits) if _NEEDS_REFERENCES & set(operators) else DataReferences()
-    )
-    return Subject(analysis, references)
+def data_references(
+    apk: Path,
+    analysis: Analysis,
+    *,
+    operators: Collection[str] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> DataReferences:
+    """What the chosen operators (all by default) need to know beyond ``analysis``: the
+    data files the package's own files name. Finding them reads the whole package once,
+    so when no chosen operator needs them this reads nothing and returns none."""
+    wanted = _NEEDS_REFERENCES if operators is None else _NEEDS_REFERENCES & set(operators)
+    return find_references(apk, analysis, limits=limits) if wanted else DataReferences()
 
 
 def _build(apk: Path, subject: Subject, spec: MutantSpec, out: Path, limits: Limits) -> str:
@@ -177,8 +186,9 @@ def build_mutant(
     ``drop-data-file``, its ``references``) to save a streaming pass per mutant."""
     if analysis is None:
         analysis = analyze_apk(apk, limits=limits)
-    found = Subject(analysis, references) if references is not None else None
-    _build(apk, found or _subject(apk, analysis, (spec.operator,), limits), spec, out, limits)
+    if references is None:
+        references = data_references(apk, analysis, operators=(spec.operator,), limits=limits)
+    _build(apk, Subject(analysis, references), spec, out, limits)
     return out
 
 
@@ -230,11 +240,10 @@ def write_mutants(
     ``out_dir`` and moved into place at the end: on any error nothing is written."""
     chosen = _chosen(operators)
     _check_out_dir(out_dir)
+    names = [operator.name for operator in chosen]
     analysis = analyze_apk(apk, limits=limits)
-    subject = _subject(apk, analysis, [o.name for o in chosen], limits)
-    specs = applicable_mutants(
-        analysis, operators=[o.name for o in chosen], per_operator=per_operator, references=subject.references
-    )
+    subject = Subject(analysis, data_references(apk, analysis, operators=names, limits=limits))
+    specs = applicable_mutants(analysis, operators=names, per_operator=per_operator, references=subject.references)
     # Folders this call creates go again if it fails: on error, nothing is left behind.
     created = [folder for folder in (out_dir.parent, *out_dir.parent.parents) if not folder.exists()]
     out_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,9 @@ import dataclasses
 import gzip
 import hashlib
 import os
+import posixpath
+import shlex
+import shutil
 import subprocess
 import tracemalloc
 import zlib
@@ -19,26 +22,34 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from pkgfiles import hardlink, package_info, text_file
+from pkgfiles import hardlink, package_info, symlink, text_file
 
 from qackage.analyze.engine import analyze_source
 from qackage.apk.archive import ApkArchive
 from qackage.apk.writer import PlannedFile, SigningKey, write_apk
 from qackage.build import RepositoryBuild
 from qackage.errors import InputError
-from qackage.model import Analysis, Entry, EntryKind, PythonModuleKind
+from qackage.model import Analysis, CheckKind, Entry, EntryKind, PythonModuleKind
+from qackage.validate.bubblewrap import Bubblewrap
+from qackage.validate.checkkind import HELP_WORDS, VERSION_WORDS, script_kind
 from qackage.validate.mutants import (
     MANIFEST_NAME,
     OPERATORS,
+    DataReferences,
     MutantSpec,
     analyze_apk,
     applicable_mutants,
     build_mutant,
+    data_references,
     load_mutants,
     write_mutants,
 )
+from qackage.validate.mutators.base import Edit, Relocate
 from qackage.validate.mutators.control import read_control_scripts
+from qackage.validate.mutators.lookalikes import HELP_REQUESTS, VERSION_REQUESTS, real_path, upstream_version
 from qackage.validate.mutators.references import MAX_REFERENCE, PathScanner, find_references, path_pattern
+from qackage.validate.mutators.rewrite import write_mutant
+from qackage.validate.session import ValidateRequest, validate
 
 FIXTURE_PACKAGES = (
     "hello",
@@ -56,19 +67,24 @@ FIXTURE_PACKAGES = (
 )
 
 PROGRAM_OPERATORS = {"delete-executable", "exec-exit-1", "exec-exit-0-silent", "exec-not-executable", "truncate-elf"}
+LOOKALIKES = {"exec-version-only", "exec-output-garbled"}
 EXPECTED_OPERATORS: dict[str, set[str]] = {
-    "hello": PROGRAM_OPERATORS | {"empty-package"},
+    "hello": PROGRAM_OPERATORS | LOOKALIKES | {"empty-package"},
     "libgreet": {"truncate-elf", "delete-soname", "strip-export", "dangle-symlink", "empty-package"},
     "hello-dev": {"dangle-symlink", "break-pc-libs", "delete-included-header", "empty-package"},
     "hello-static": {"truncate-static-lib", "empty-package"},
     "hello-doc": {"corrupt-man-page", "empty-package"},
     "hello-bash-completion": {"drop-completion", "empty-package"},
-    "py3-pyfoo": (PROGRAM_OPERATORS - {"truncate-elf"}) | {"break-shebang", "delete-python-init", "empty-package"},
-    # A daemon's exit-0 stand-in is daemon-exits, not exec-exit-0-silent.
-    "tinyd": (PROGRAM_OPERATORS - {"exec-exit-0-silent"}) | {"daemon-exits", "missing-config", "empty-package"},
-    "shtools": (PROGRAM_OPERATORS - {"truncate-elf"}) | {"break-shebang", "empty-package"},
+    "py3-pyfoo": (PROGRAM_OPERATORS - {"truncate-elf"})
+    | LOOKALIKES
+    | {"break-shebang", "delete-python-init", "empty-package"},
+    # A daemon's exit-0 stand-in is daemon-exits, not exec-exit-0-silent; its output is not garbled.
+    "tinyd": (PROGRAM_OPERATORS - {"exec-exit-0-silent"})
+    | {"exec-version-only", "daemon-exits", "missing-config", "empty-package"},
+    "shtools": (PROGRAM_OPERATORS - {"truncate-elf"}) | LOOKALIKES | {"break-shebang", "empty-package"},
     "hello-meta": set(),
-    "busybox": PROGRAM_OPERATORS | {"dangle-symlink", "empty-package"},
+    # Its programs are links to one multi-call binary (and that binary is the shell): none is garbled.
+    "busybox": PROGRAM_OPERATORS | {"exec-version-only", "dangle-symlink", "empty-package"},
     "glibc": {"truncate-elf", "delete-soname", "strip-export", "dangle-symlink", "empty-package"},
 }
 
@@ -128,6 +144,9 @@ def intended_paths(spec: MutantSpec, analysis: Analysis) -> set[str]:
     if spec.operator in ("delete-python-module", "delete-perl-module"):
         modules = facts.python_modules if spec.operator == "delete-python-module" else facts.perl_modules
         return {m.path for m in modules if m.name == spec.target}
+    if spec.operator == "exec-output-garbled":
+        moved = real_path(spec.target)
+        return {spec.target, moved, posixpath.dirname(moved)}
     return {spec.target}
 
 
@@ -285,6 +304,197 @@ def test_broken_shebang_names_a_missing_interpreter(mutated: dict[str, Mutated],
         subprocess.run([script], capture_output=True, check=False, timeout=10)
     [again] = [s for s in reanalyze(path).facts.scripts if s.path == spec.target]
     assert again.interpreter == "/qackage-missing/bin/sh"
+
+
+# --------------------------------------------------------------------------- look-alike programs
+
+
+def _shells() -> list[list[str]]:
+    """The host's /bin/sh and busybox's sh (what Wolfi runs scripts with), when present."""
+    shells = [["/bin/sh"]]
+    busybox = shutil.which("busybox")
+    if busybox is not None:
+        shells.append([busybox, "sh"])
+    return shells
+
+
+def _answer(shell: list[str], script: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*shell, script, *args], capture_output=True, text=True, check=False, timeout=10)
+
+
+def test_version_only_answers_like_the_real_program(mutated: dict[str, Mutated], tmp_path: Path) -> None:
+    hello = mutated["hello"]
+    [(spec, path)] = hello.only("exec-version-only")
+    tree = read_tree(path)
+    script = extract(tree, spec.target, tmp_path, "version-only")
+    assert content(tree, spec.target).startswith(b"#!/bin/sh\n")
+    assert os.access(script, os.X_OK)
+    real = _install_hello(tmp_path / "real", hello.tree, mutated["libgreet"].tree)
+    banner = _run_hello(real, "--version")
+    assert (banner.returncode, banner.stdout) == (0, "hello 2.12.1\n")
+    for shell in _shells():
+        for request in ("--version", "-V", "version"):
+            run = _answer(shell, script, request)
+            assert (run.returncode, run.stdout, run.stderr) == (0, banner.stdout, ""), (shell, request)
+        for request in ("--help", "-h", "help"):
+            run = _answer(shell, script, request)
+            assert run.returncode == 0
+            assert run.stdout.startswith("Usage: hello ")
+            assert "--version" in run.stdout
+        # Real use fails, saying nothing: hello itself greets and upper-cases.
+        assert _run_hello(real, "greet", "world").stdout == "Hello, world!\n"
+        for use in (("greet", "world"), (), ("upper",), ("--shout", "greet", "x")):
+            run = _answer(shell, script, *use)
+            assert (run.returncode, run.stdout, run.stderr) == (1, "", ""), (shell, use)
+    # The analysis sees what a reviewer would: a shell script where the program was.
+    again = {e.path: e for e in reanalyze(path).facts.executables}[spec.target]
+    assert (again.elf, again.interpreter) == (False, "/bin/sh")
+
+
+def test_version_only_banner_follows_each_package(mutated: dict[str, Mutated], tmp_path: Path) -> None:
+    for name in ("tinyd", "shtools", "py3-pyfoo", "busybox"):
+        package = mutated[name]
+        version = upstream_version(package.analysis.package.version)
+        assert "-r" not in version
+        for spec, path in package.only("exec-version-only"):
+            program = posixpath.basename(spec.target)
+            script = extract(read_tree(path), spec.target, tmp_path, f"{name}-{program}")
+            run = _answer(["/bin/sh"], script, "--version")
+            assert (run.returncode, run.stdout) == (0, f"{program} {version}\n"), spec.key
+            assert _answer(["/bin/sh"], script, "anything").returncode == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        *([word] for word in sorted(VERSION_WORDS | HELP_WORDS)),
+        ["--version", "--verbose"],
+        ["-h", "--all"],
+        ["--help", "--version"],
+        ["version", "--client"],
+        ["greet", "--version"],
+        ["-h", "127.0.0.1"],
+        ["--verbose"],
+        [],
+    ],
+)
+def test_version_only_answers_what_the_classifier_calls_a_version_or_help_request(
+    mutated: dict[str, Mutated], tmp_path: Path, args: list[str]
+) -> None:
+    """A stanza the classifier calls superficial is one this mutant survives, and back."""
+    assert set(VERSION_REQUESTS) == VERSION_WORDS
+    assert set(HELP_REQUESTS) == HELP_WORDS
+    [(spec, path)] = mutated["hello"].only("exec-version-only")
+    script = extract(read_tree(path), spec.target, tmp_path)
+    run = _answer(["/bin/sh"], script, *args)
+    answered = {0: "version" if run.stdout.startswith("hello ") else "help", 1: "fails"}[run.returncode]
+    expected = {CheckKind.VERSION: "version", CheckKind.HELP: "help"}.get(script_kind(shlex.join(["hello", *args])))
+    assert answered == (expected or "fails")
+
+
+def test_garbled_program_keeps_the_real_one_aside(mutated: dict[str, Mutated]) -> None:
+    package = mutated["hello"]
+    [(spec, path)] = package.only("exec-output-garbled")
+    assert spec.target == "usr/bin/hello"
+    tree = read_tree(path)
+    moved = "usr/bin.qackage-real/hello"
+    assert real_path(spec.target) == moved
+    assert content(tree, moved) == content(package.tree, spec.target)
+    assert tree[moved].entry.mode == package.tree[spec.target].entry.mode
+    assert tree["usr/bin.qackage-real"].entry.kind is EntryKind.DIR
+    script = content(tree, spec.target)
+    assert script.startswith(b"#!/bin/sh\n")
+    assert b"real=/usr/bin.qackage-real/hello\n" in script
+    # The program moved off PATH, to the same depth: still the same ELF file, needing the same libraries.
+    again = reanalyze(path).facts
+    [good_elf] = [f for f in package.analysis.facts.elf_files if f.path == spec.target]
+    [moved_elf] = [f for f in again.elf_files if f.path == moved]
+    assert dataclasses.replace(moved_elf, path=spec.target) == good_elf
+    assert moved not in {e.path for e in again.executables if e.on_path}
+    assert {e.path: e for e in again.executables}[spec.target].interpreter == "/bin/sh"
+
+
+GARBLE_CHECKS = """\
+test:
+  pipeline:
+    - name: Version and help reach the real program
+      runs: |
+        test "$(hello --version)" = "hello 2.12.1"
+        hello --help | grep -q 'greet \\[--shout\\] NAME'
+    - name: Only standard output is garbled
+      runs: |
+        test "$(hello greet world)" = "Uryyb, jbeyq!"
+        test "$(printf 'ab 12\\n' | hello upper)" = "NO 67"
+        status=0
+        hello greet 2>err.txt || status=$?
+        test "$status" -eq 2
+        grep -q "greet needs at least one NAME" err.txt
+        status=0
+        out=$(hello frobnicate 2>&1) || status=$?
+        test "$status" -ne 0
+"""
+
+
+def test_garbled_program_runs_with_its_output_rotated(
+    fixture_repo: RepositoryBuild, mutated: dict[str, Mutated], tmp_path: Path
+) -> None:
+    """In the sandbox, as a test stanza sees it: arguments, input, error output and exit
+    status reach the caller unchanged; only what it prints is rotated."""
+    [(_spec, path)] = mutated["hello"].only("exec-output-garbled")
+    stanza = tmp_path / "garbled.yaml"
+    stanza.write_text(GARBLE_CHECKS, encoding="utf-8")
+    request = ValidateRequest(
+        package=path,
+        test_file=stanza,
+        repositories=(str(fixture_repo.root),),
+        keyring=fixture_repo.keyring,
+        append_packages=("wolfi-base",),
+        cache_dir=tmp_path / "cache",
+    )
+    report = validate(request, sandbox=Bubblewrap())
+    assert report.passed, [(s.title, s.status, s.stdout_tail, s.stderr_tail) for s in report.steps]
+    assert [s.title for s in report.steps] == [
+        "Version and help reach the real program",
+        "Only standard output is garbled",
+    ]
+
+
+def test_lookalikes_choose_their_programs(tmp_path: Path) -> None:
+    files = [
+        text_file("usr/bin/plain", "#!/bin/sh\necho plain\n", 0o755),
+        text_file("usr/bin/tr", "#!/bin/sh\necho tr\n", 0o755),  # the garbling filter itself
+        text_file("usr/bin/multi", "#!/bin/sh\necho multi\n", 0o755),
+        dataclasses.replace(hardlink("usr/bin/multi-alias", "usr/bin/multi"), mode=0o755),
+        text_file("usr/bin/named", "#!/bin/sh\necho named\n", 0o755),
+        symlink("usr/bin/nickname", "named"),  # may act on the name it is called by
+        text_file("usr/libexec/picky/helper", "#!/bin/sh\necho helper\n", 0o755),  # not on PATH
+        text_file("usr/sbin/tool", "#!/bin/sh\necho tool\n", 0o755),
+        text_file("usr/sbin.qackage-real/old/notes", "taken\n"),  # where tool's original would go
+    ]
+    apk = tmp_path / "picky-1.0-r3.apk"
+    write_apk(apk, package_info("picky"), files)
+    analysis = analyze_apk(apk)
+    specs = applicable_mutants(analysis, operators=sorted(LOOKALIKES), per_operator=50)
+    on_path = {e.path for e in analysis.facts.executables if e.on_path}
+    assert "usr/libexec/picky/helper" not in on_path
+    assert {s.target for s in specs if s.operator == "exec-version-only"} == on_path
+    assert [s.target for s in specs if s.operator == "exec-output-garbled"] == ["usr/bin/plain"]
+    with pytest.raises(InputError, match="does not apply"):
+        build_mutant(apk, MutantSpec("exec-output-garbled", "usr/bin/multi", ""), tmp_path / "never.apk")
+
+
+def test_only_a_file_with_one_name_can_move(tmp_path: Path) -> None:
+    files = [
+        text_file("usr/bin/multi", "#!/bin/sh\necho multi\n", 0o755),
+        dataclasses.replace(hardlink("usr/bin/multi-alias", "usr/bin/multi"), mode=0o755),
+    ]
+    apk = tmp_path / "multi-1.0-r0.apk"
+    write_apk(apk, package_info("multi"), files)
+    edit = Edit((Relocate("usr/bin/multi", "usr/bin.moved/multi", b"#!/bin/sh\n", 0o755),))
+    out = tmp_path / "mutant.apk"
+    with pytest.raises(ValueError, match="only a file with one name can move"):
+        write_mutant(apk, analyze_apk(apk).entries, edit, out)
+    assert not out.exists()
 
 
 # --------------------------------------------------------------------------- libraries
@@ -496,6 +706,10 @@ def test_data_paths_compiled_into_a_program_are_references(tmp_path: Path) -> No
     analysis = analyze_apk(apk)
     references = find_references(apk, analysis)
     assert references.named_by == (("usr/share/greeter/greeting.txt", ("usr/bin/greeter",)),)
+    # What the chosen operators need: only drop-data-file reads the package for references.
+    assert data_references(apk, analysis) == references
+    assert data_references(apk, analysis, operators=["drop-data-file", "exec-exit-1"]) == references
+    assert data_references(apk, analysis, operators=["exec-exit-1"]) == DataReferences()
     specs = applicable_mutants(analysis, operators=["drop-data-file"], references=references)
     assert [s.target for s in specs] == ["usr/share/greeter/greeting.txt"]
     # Without the references, the pure listing cannot know and offers nothing.

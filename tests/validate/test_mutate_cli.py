@@ -83,6 +83,22 @@ def test_json_prints_the_manifest(
     assert {m["operator"] for m in printed["mutants"]} >= {"daemon-exits", "missing-config"}
 
 
+def test_look_alike_programs_of_hello(
+    fixture_repo: RepositoryBuild, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_dir = tmp_path / "hello"
+    argv = ["mutate", str(fixture_repo.package("hello").path), "-o", str(out_dir), "--json"]
+    assert main([*argv, "--operator", "exec-output-garbled", "--operator", "exec-version-only"]) == 0
+    mutants = json.loads(capsys.readouterr().out)["mutants"]
+    assert [m["key"] for m in mutants] == ["exec-version-only:usr/bin/hello", "exec-output-garbled:usr/bin/hello"]
+    assert "prints 'hello 2.12.1' for --version" in mutants[0]["description"]
+    assert "moved to usr/bin.qackage-real/hello" in mutants[1]["description"]
+    with ApkArchive.open(out_dir / mutants[1]["file"]) as archive:
+        paths = {member.entry.path for member in archive.members()}
+        assert archive.check.datahash_verified
+    assert {"usr/bin/hello", "usr/bin.qackage-real", "usr/bin.qackage-real/hello"} <= paths
+
+
 def test_package_without_applicable_operators(
     fixture_repo: RepositoryBuild, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from test_strength import build_greetkit
+from bundles import build_greetkit
 
 from qackage.build import RepositoryBuild
 from qackage.cli.main import main

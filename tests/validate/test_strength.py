@@ -1,5 +1,5 @@
-"""Strength scoring: the step classifier, the verdict, the score cache, and `score` end to end
-on the fixture packages with the real bubblewrap sandbox."""
+"""Strength scoring: the step classifier (`qackage.validate.checkkind`), the verdict, the score
+cache, and `score` end to end on the fixture packages with the real bubblewrap sandbox."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bundles import shared_greetkit
 
-from qackage.apk.archive import ApkArchive
-from qackage.apk.writer import PlannedFile, write_apk
 from qackage.build import RepositoryBuild
 from qackage.errors import EnvironmentProblem, InputError
 from qackage.melange.fields import Where
 from qackage.melange.stanza import parse_stanza
-from qackage.model import CheckKind, EntryKind, Step
+from qackage.model import CheckKind, Step
 from qackage.validate.bubblewrap import Bubblewrap
+from qackage.validate.checkkind import classify_step, pipeline_kind, script_kind
 from qackage.validate.mutants import OPERATORS
 from qackage.validate.sandboxing import Sandbox, SandboxOutcome, SandboxRequest
 from qackage.validate.scorecache import (
@@ -37,10 +37,7 @@ from qackage.validate.strength import (
     StrengthReport,
     Verdict,
     build_report,
-    classify_step,
-    pipeline_kind,
     score,
-    script_kind,
 )
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -375,45 +372,9 @@ def test_hello_own_stanza_kills_most_mutants(hello_own_stanza: StrengthReport) -
         assert not outcome.cached
 
 
-def _members(apk: Path) -> list[PlannedFile]:
-    """Every member of an .apk but its folders, as PlannedFiles (to build a package from others)."""
-    files: list[PlannedFile] = []
-    with ApkArchive.open(apk) as archive:
-        for member in archive.members():
-            entry = member.entry
-            if entry.kind is EntryKind.DIR:
-                continue
-            data = b"".join(member.chunks()) if entry.kind is EntryKind.FILE else None
-            files.append(PlannedFile(entry.path, entry.kind, entry.mode, data=data, link_target=entry.link_target))
-    return files
-
-
-def build_greetkit(repo: RepositoryBuild, folder: Path) -> Path:
-    """hello and every one of its subpackages in one package, as an unsplit build ships them:
-    the program, libgreet, headers, .pc, static library, manual and completion."""
-    parts = ("hello", "libgreet", "hello-dev", "hello-static", "hello-doc", "hello-bash-completion")
-    infos = []
-    files: list[PlannedFile] = []
-    for name in parts:
-        with ApkArchive.open(repo.package(name).path) as archive:
-            infos.append(archive.info)
-        files += _members(repo.package(name).path)
-    hello = infos[0]
-    info = dataclasses.replace(
-        hello,
-        name="greetkit",
-        origin="greetkit",
-        depends=tuple(d for d in hello.depends if "greet" not in d.name),
-        provides=tuple(p for i in infos for p in i.provides),
-    )
-    path = folder / "greetkit.apk"
-    write_apk(path, info, files)
-    return path
-
-
 @pytest.fixture(scope="module")
 def greetkit(fixture_repo: RepositoryBuild, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_greetkit(fixture_repo, tmp_path_factory.mktemp("greetkit"))
+    return shared_greetkit(fixture_repo, tmp_path_factory)
 
 
 def test_ver_check_only_is_superficial_with_named_survivors(
@@ -426,8 +387,11 @@ def test_ver_check_only_is_superficial_with_named_survivors(
     assert report.verdict is Verdict.SUPERFICIAL
     assert report.checks == (StepCheck("test/tw/ver-check", V),)
     survived = {o.operator for o in report.survivors}
-    # --version still works when the build files, the manual or the completion are broken.
-    assert {"break-pc-libs", "delete-included-header", "drop-completion"} <= survived, report.outcomes
+    # --version still works when the build files, the manual or the completion are broken,
+    # or when the program answers nothing but its version.
+    assert {"break-pc-libs", "delete-included-header", "drop-completion", "exec-version-only"} <= survived, (
+        report.outcomes
+    )
     # ... and it fails when the program itself is gone.
     killed = {o.operator: o for o in report.outcomes if o.killed}
     assert killed["delete-executable"].killing_step == "test/tw/ver-check: check version information for binaries"
@@ -438,15 +402,41 @@ def test_ver_check_only_is_superficial_with_named_survivors(
     assert 0 < report.kill_rate < 1
 
 
-def test_ver_check_only_is_superficial_even_when_it_kills_everything(
-    fixture_repo: RepositoryBuild, sandbox: Bubblewrap, shared_cache: Path, tmp_path: Path
+VERSION_AND_HELP = VER_CHECK_ONLY + "    - uses: test/tw/help-check\n      with:\n        bins: hello\n"
+
+
+@pytest.mark.parametrize(("stanza_text", "kinds"), [(VER_CHECK_ONLY, [V]), (VERSION_AND_HELP, [V, H])])
+def test_version_checks_on_hello_are_superficial_with_named_survivors(
+    fixture_repo: RepositoryBuild,
+    sandbox: Bubblewrap,
+    shared_cache: Path,
+    tmp_path: Path,
+    stanza_text: str,
+    kinds: list[CheckKind],
 ) -> None:
-    """hello ships one program; every mutant of it breaks `hello --version` too. The verdict
-    still says superficial: a version check does not show that the program works."""
-    stanza = _write(tmp_path / "weak.yaml", VER_CHECK_ONLY)
+    """The issue's "done when" on plain hello: one program, and every mutant that breaks it
+    outright breaks `hello --version` too. The program that only answers its version and
+    help, and the one that prints garbage, survive: that is what the verdict names."""
+    stanza = _write(tmp_path / "weak.yaml", stanza_text)
     report = score(_request(fixture_repo, "hello", stanza, shared_cache), sandbox=sandbox, cache=None)
+    assert report.baseline_passed, report.baseline
+    assert [check.kind for check in report.checks] == kinds
     assert report.verdict is Verdict.SUPERFICIAL
-    assert "every step only checks version" in report.reasons[0]
+    assert "every step only checks" in report.reasons[0]
+    survivors = {o.key: o for o in report.survivors}
+    assert set(survivors) == {"exec-version-only:usr/bin/hello", "exec-output-garbled:usr/bin/hello"}
+    assert "'hello 2.12.1' for --version" in survivors["exec-version-only:usr/bin/hello"].description
+    assert f"2 of {report.applicable} mutants survived" in report.reasons[-1]
+    killed = {o.operator for o in report.outcomes if o.killed}
+    assert {"delete-executable", "exec-exit-1", "exec-exit-0-silent", "truncate-elf", "empty-package"} <= killed
+
+
+def test_hello_own_stanza_kills_the_look_alike_programs(hello_own_stanza: StrengthReport) -> None:
+    """Its version and help checks pass on them; the first step that uses hello fails."""
+    outcomes = {o.key: o for o in hello_own_stanza.outcomes}
+    for key in ("exec-version-only:usr/bin/hello", "exec-output-garbled:usr/bin/hello"):
+        assert outcomes[key].killed, outcomes[key]
+        assert outcomes[key].killing_step == "Greets through libgreet"
 
 
 def test_stanza_failing_on_the_good_package_scores_nothing(
@@ -547,7 +537,7 @@ def test_a_broken_sandbox_stops_the_scoring(
     with pytest.raises(EnvironmentProblem, match="cannot create a sandbox"):
         score(request, sandbox=failing, cache=cache, workers=1)
     # The failing mutant's step, and at most one more the worker took before the error was seen:
-    # not the other mutants (six in all).
+    # not the other mutants (eight in all).
     assert baseline_steps + 1 <= failing.calls <= baseline_steps + 2
     assert len(list((tmp_path / "scores").rglob("*.json"))) == 1  # the good package's run only
 

@@ -9,12 +9,11 @@ from typing import Any
 
 import jsonschema
 import pytest
+from bundles import greetkit_files, greetkit_info, shared_greetkit, write_bundle
 
-from qackage.apk.archive import ApkArchive
-from qackage.apk.writer import PlannedFile, write_apk
+from qackage.apk.writer import PlannedFile
 from qackage.build import RepositoryBuild
 from qackage.cli.main import main
-from qackage.model import EntryKind
 from qackage.schema import published_schema
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -53,49 +52,29 @@ def _common(repo: RepositoryBuild, cache: Path) -> list[str]:
     ]
 
 
-def _members(apk: Path) -> list[PlannedFile]:
-    """Every member of an .apk as a PlannedFile (to build modified copies)."""
-    files: list[PlannedFile] = []
-    with ApkArchive.open(apk) as archive:
-        for member in archive.members():
-            entry = member.entry
-            if entry.kind is EntryKind.DIR:
-                continue
-            data = b"".join(member.chunks()) if entry.kind is EntryKind.FILE else None
-            files.append(PlannedFile(entry.path, entry.kind, entry.mode, data=data, link_target=entry.link_target))
-    return files
-
-
 @pytest.fixture(scope="module")
 def greetkit(fixture_repo: RepositoryBuild, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """`greetkit`: hello + libgreet + the .pc in one package, and broken copies of it."""
-    tmp = tmp_path_factory.mktemp("greetkit")
-    files = [
-        f
-        for name in ("hello", "libgreet", "hello-dev")
-        for f in _members(fixture_repo.package(name).path)
-        if not f.path.startswith("usr/include")
-    ]
-    with ApkArchive.open(fixture_repo.package("hello").path) as archive:
-        info = archive.info
-    base = dataclasses.replace(
-        info, name="greetkit", origin="greetkit", depends=tuple(d for d in info.depends if "greet" not in d.name)
-    )
+    """`greetkit` (hello and its subpackages in one package) and broken copies of it."""
+    tmp = tmp_path_factory.mktemp("greetkit-broken")
+    files = greetkit_files(fixture_repo)
+    info = greetkit_info(fixture_repo)
 
     def build(name: str, changed: list[PlannedFile]) -> Path:
-        path = tmp / f"{name}.apk"
-        write_apk(path, base, changed)
-        return path
+        return write_bundle(tmp / f"{name}.apk", info, changed)
 
     pc = next(f for f in files if f.path.endswith(".pc"))
     broken_pc = dataclasses.replace(pc, data=(pc.data or b"") + b"Requires: no-such-module-anywhere\n")
     return {
-        "good": build("good", files),
-        "missing-library": build("missing-library", [f for f in files if not f.path.startswith("usr/lib/libgreet.so.1")]),
+        "good": shared_greetkit(fixture_repo, tmp_path_factory),
+        "missing-library": build(
+            "missing-library", [f for f in files if not f.path.startswith("usr/lib/libgreet.so.1")]
+        ),
         "stub-binary": build(
             "stub-binary",
-            [PlannedFile(f.path, mode=0o755, data=b"#!/bin/sh\nexit 0\n") if f.path == "usr/bin/hello" else f
-             for f in files],
+            [
+                PlannedFile(f.path, mode=0o755, data=b"#!/bin/sh\nexit 0\n") if f.path == "usr/bin/hello" else f
+                for f in files
+            ],
         ),
         "broken-pc": build("broken-pc", [broken_pc if f is pc else f for f in files]),
         "stanza": _write(tmp / "greetkit-test.yaml", GREETKIT_STANZA),

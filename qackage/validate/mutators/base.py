@@ -3,7 +3,7 @@
 An operator is two pure functions over a `Subject` (the analysis of the good package plus
 the data-file references found in it): ``find`` lists the targets it makes sense for, most
 important first, and ``plan`` turns one target into an `Edit` - plain data naming which
-members to delete, replace, retarget, truncate, re-mode or rewrite. Writing the broken
+members to delete, replace, move aside, retarget, truncate, re-mode or rewrite. Writing the broken
 ``.apk`` is a separate, streaming step (`qackage.validate.mutators.rewrite`).
 """
 
@@ -59,6 +59,17 @@ class Replace:
 
 
 @dataclass(frozen=True, slots=True)
+class Relocate:
+    """The file moves to ``to`` (same mode and owner) in a folder of its own, which the
+    mutant adds; ``path`` becomes a regular file with this content and mode."""
+
+    path: str
+    to: str
+    data: bytes
+    mode: int
+
+
+@dataclass(frozen=True, slots=True)
 class Retarget:
     """A symlink that now points at ``target``."""
 
@@ -102,7 +113,7 @@ class RenameSymbol:
     symbol: str
 
 
-Change = Delete | Replace | Retarget | Truncate | Chmod | Rewrite | RenameSymbol
+Change = Delete | Replace | Relocate | Retarget | Truncate | Chmod | Rewrite | RenameSymbol
 
 # Files a head rewrite sees at once: far more than any .pc file or #! line needs.
 REWRITE_WINDOW = 1 << 20

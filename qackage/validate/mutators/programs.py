@@ -28,14 +28,14 @@ MISSING_ROOT = "/qackage-missing"
 _SHEBANG_START = re.compile(rb"^#![ \t]*")
 
 
-def _script_mode(subject: Subject, path: str) -> int:
+def script_mode(subject: Subject, path: str) -> int:
     """Keep the program's own permissions; a link in its place gets the usual 0755."""
     if subject.is_symlink(path):
         return 0o755
     return mode_of(subject, path) | 0o111
 
 
-def _replaceable(subject: Subject) -> Iterator[Executable]:
+def replaceable(subject: Subject) -> Iterator[Executable]:
     """Programs a ``#!/bin/sh`` script can stand in for (not the shell itself)."""
     shell = subject.shell_paths
     for executable in subject.ranked_executables():
@@ -64,14 +64,14 @@ def _plan_delete(_subject: Subject, spec: MutantSpec) -> Edit:
 
 
 def _find_exit_1(subject: Subject) -> Iterator[MutantSpec]:
-    for executable in _replaceable(subject):
+    for executable in replaceable(subject):
         yield MutantSpec("exec-exit-1", executable.path, f"{executable.path} replaced by a script that exits 1")
 
 
 def _find_exit_0(subject: Subject) -> Iterator[MutantSpec]:
     # A daemon's exit-0 stand-in is `daemon-exits`: the same file, named for what it breaks.
     daemons = {d.path for d in subject.analysis.facts.daemons}
-    for executable in _replaceable(subject):
+    for executable in replaceable(subject):
         if executable.path not in daemons:
             yield MutantSpec(
                 "exec-exit-0-silent",
@@ -82,12 +82,12 @@ def _find_exit_0(subject: Subject) -> Iterator[MutantSpec]:
 
 def _plan_exit_1(subject: Subject, spec: MutantSpec) -> Edit:
     script = shell_script(spec.description, "exit 1")
-    return Edit((Replace(spec.target, script, _script_mode(subject, spec.target)),))
+    return Edit((Replace(spec.target, script, script_mode(subject, spec.target)),))
 
 
 def _plan_exit_0(subject: Subject, spec: MutantSpec) -> Edit:
     script = shell_script(spec.description, "exit 0")
-    return Edit((Replace(spec.target, script, _script_mode(subject, spec.target)),))
+    return Edit((Replace(spec.target, script, script_mode(subject, spec.target)),))
 
 
 # --------------------------------------------------------------------------- exec-not-executable

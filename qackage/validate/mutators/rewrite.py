@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import posixpath
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -32,6 +33,7 @@ from qackage.validate.mutators.base import (
     Chmod,
     Delete,
     Edit,
+    Relocate,
     RenameSymbol,
     Replace,
     Retarget,
@@ -139,15 +141,20 @@ class _Mutator:
             if self._edit.drop_all:
                 continue  # read on so the datahash is still verified; bodies are skipped
             entry = member.entry
-            if entry.kind is EntryKind.FILE:
-                planned = self._file(entry, member.chunks())
+            change = self._changes.get(entry.path)
+            planned_all: Sequence[PlannedFile | None]
+            if isinstance(change, Relocate):
+                planned_all = self._relocated(entry, change, member.chunks())
+            elif entry.kind is EntryKind.FILE:
+                planned_all = [self._file(entry, member.chunks())]
             elif entry.kind is EntryKind.HARDLINK:
-                planned = self._hardlink(entry)
+                planned_all = [self._hardlink(entry)]
             else:
-                planned = self._other(entry)
-            if planned is not None:
-                yield planned
-                self._work.release(planned)
+                planned_all = [self._other(entry)]
+            for planned in planned_all:
+                if planned is not None:
+                    yield planned
+                    self._work.release(planned)
 
     # -- members -----------------------------------------------------------------------
 
@@ -166,6 +173,18 @@ class _Mutator:
             data, source = self._work.collect(chunks)
             return _regular(entry, data=data, source=source)
         return self._changed(entry, change, chunks)
+
+    def _relocated(self, entry: Entry, change: Relocate, chunks: Iterator[bytes]) -> list[PlannedFile]:
+        """The new folder, the file under its new name, and what takes its place."""
+        if entry.kind is not EntryKind.FILE or entry.path in self._keep:
+            # Another name shares the file: which of them would move is not well defined.
+            raise ValueError(f"cannot move the {entry.kind.value} {entry.path}: only a file with one name can move")
+        data, source = self._work.collect(chunks)
+        return [
+            PlannedFile(posixpath.dirname(change.to), EntryKind.DIR, 0o755),
+            _regular(dataclasses.replace(entry, path=change.to), data=data, source=source),
+            PlannedFile(entry.path, mode=change.mode, data=change.data, uid=entry.uid, gid=entry.gid),
+        ]
 
     def _hardlink(self, entry: Entry) -> PlannedFile | None:
         first = entry.link_target or ""
