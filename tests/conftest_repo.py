@@ -55,6 +55,37 @@ def pkg(
     )
 
 
+# --------------------------------------------------------------------------- package records
+
+# The lines apk writes first in a package's record, in APKINDEX and in the installed
+# database alike; each test adds the keys it is about after them.
+BUSYBOX_RECORD_HEAD = """\
+C:Q1kb4i6A6wVyuSgFxKj0Ll9UxKMjw=
+P:busybox
+V:1.36.1-r7
+A:x86_64
+S:575312
+I:1052672
+T:Swiss army knife of embedded Linux
+U:https://busybox.net
+L:GPL-2.0-only
+o:busybox
+"""
+
+GLIBC_RECORD_HEAD = """\
+C:Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=
+P:glibc
+V:2.39-r5
+A:x86_64
+S:100
+I:200
+T:the GNU C library
+U:
+L:LGPL-2.1-or-later
+o:glibc
+"""
+
+
 def default_files(info: PackageInfo) -> list[PlannedFile]:
     return [
         PlannedFile(f"usr/share/doc/{info.name}/README", data=f"{info.name} {info.version}\n".encode()),

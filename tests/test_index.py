@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import gzip
 import io
 import re
 import tarfile
 from pathlib import Path
 
 import pytest
-from conftest_repo import ARCH, build_apk, build_repo, pkg
+from conftest_repo import ARCH, BUSYBOX_RECORD_HEAD, GLIBC_RECORD_HEAD, build_apk, build_repo, pkg
 
 from qackage.apk.archive import ApkArchive
 from qackage.apk.index import (
@@ -29,17 +28,9 @@ from qackage.errors import CorruptArchiveError, InputError, RepositoryError, Sig
 from qackage.model import ConstraintOp, Dependency
 
 # A record as apk writes it, every key in apk's order.
-BUSYBOX = """\
-C:Q1kb4i6A6wVyuSgFxKj0Ll9UxKMjw=
-P:busybox
-V:1.36.1-r7
-A:x86_64
-S:575312
-I:1052672
-T:Swiss army knife of embedded Linux
-U:https://busybox.net
-L:GPL-2.0-only
-o:busybox
+BUSYBOX = (
+    BUSYBOX_RECORD_HEAD
+    + """\
 m:Wolfi <maintainers@example.org>
 t:1717000000
 c:3f0d2c1b5e
@@ -51,20 +42,9 @@ r:coreutils
 q:10
 x:something newer apk knows
 """
+)
 
-GLIBC = """\
-C:Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=
-P:glibc
-V:2.39-r5
-A:x86_64
-S:100
-I:200
-T:the GNU C library
-U:
-L:LGPL-2.1-or-later
-o:glibc
-p:so:libc.so.6=6 so:ld-linux-x86-64.so.2=2
-"""
+GLIBC = GLIBC_RECORD_HEAD + "p:so:libc.so.6=6 so:ld-linux-x86-64.so.2=2\n"
 
 
 def test_parse_every_key() -> None:
@@ -277,13 +257,8 @@ def test_tampered_index_is_refused(tmp_path: Path) -> None:
 
 
 def _tar_gz(members: list[tuple[str, bytes]]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return gzip.compress(buffer.getvalue())
+    """An index archive: a whole tar (the trailer's two zero blocks included), gzipped."""
+    return gzip_bytes(tar_without_trailer(members) + bytes(2 * tarfile.BLOCKSIZE))
 
 
 @pytest.mark.parametrize(

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
 from qackage.analyze.elfimage import ElfImage
+from qackage.apk import chroot
 from qackage.model import Entry, EntryKind, Facts, PackageInfo
 
 HEAD_BYTES = 4096
-MAX_SYMLINK_HOPS = 40
+MAX_SYMLINK_HOPS = chroot.MAX_HOPS
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,14 @@ class PackageView:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_path", {e.path: e for e in self.entries})
+        # A package need not list the folders its files sit in: they exist all the same.
+        folders: set[str] = set()
+        for entry in self.entries:
+            parent = posixpath.dirname(entry.path)
+            while parent and parent not in folders:
+                folders.add(parent)
+                parent = posixpath.dirname(parent)
+        object.__setattr__(self, "_folders", frozenset(folders))
 
     @property
     def by_path(self) -> Mapping[str, Entry]:
@@ -68,25 +77,16 @@ class PackageView:
         return tuple(e for e in self.entries if e.path.startswith(prefix))
 
     def follow(self, path: str) -> tuple[tuple[str, ...], str | None, bool]:
-        """Follow symlinks inside the package with chroot semantics: (the paths visited
-        after ``path``, the package path the chain ends at or None, whether it loops)."""
-        chain: list[str] = []
-        seen = {path}
-        current = path
-        for _ in range(MAX_SYMLINK_HOPS):
-            entry = self.by_path.get(current)
-            if entry is None:
-                return tuple(chain), None, False
-            if entry.kind is not EntryKind.SYMLINK:
-                return tuple(chain), current, False
-            target = entry.link_target or ""
-            base = "" if target.startswith("/") else posixpath.dirname(current)
-            current = posixpath.normpath(posixpath.join("/", base, target)).lstrip("/")
-            chain.append(current)
-            if current in seen:
-                return tuple(chain), None, True
-            seen.add(current)
-        return tuple(chain), None, True
+        """Follow symlinks inside the package with chroot semantics (every component,
+        see `qackage.apk.chroot`): (the paths walked after ``path``, the package path the
+        chain ends at - "" for the package root - or None, whether it loops)."""
+        walked = chroot.walk(path, self._lookup, max_hops=MAX_SYMLINK_HOPS)
+        return walked.chain, walked.resolved, walked.looped
+
+    def _lookup(self, path: str) -> chroot.Found:
+        entry = self.by_path.get(path)
+        implied: frozenset[str] = object.__getattribute__(self, "_folders")
+        return chroot.FOLDER if entry is None and path in implied else chroot.entry_found(entry)
 
     def resolve(self, path: str) -> str | None:
         """Where ``path`` ends inside the package; None if it dangles or loops."""

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from qackage.apk import chroot
 from qackage.apk.archive import ApkArchive, SourceMember
 from qackage.apk.index import (
     IndexEntry,
@@ -226,10 +227,6 @@ def record_for_archive(path: Path, *, limits: Limits = DEFAULT_LIMITS) -> Instal
 # --------------------------------------------------------------------------- the root
 
 
-def _split(path: str) -> list[str]:
-    return [p for p in path.split("/") if p not in ("", ".")]
-
-
 class RootFS:
     """Read-only access to paths inside a root folder with chroot semantics."""
 
@@ -267,40 +264,29 @@ class RootFS:
         the last one only with ``follow_last``) followed, ``..`` never above the root.
         Every component before the last must be a folder. Missing parts are an
         InputError."""
-        pending = _split(path)
-        resolved: list[str] = []
-        hops = 0
-        while pending:
-            part = pending.pop(0)
-            if part == "..":
-                if resolved:
-                    resolved.pop()
-                continue
-            candidate = [*resolved, part]
-            info = self.lstat("/".join(candidate))
-            if info is None:
-                raise InputError(f"{self.label}: /{'/'.join(candidate)} does not exist (listed in the database)")
-            last = not pending
-            if stat.S_ISLNK(info.st_mode) and (follow_last or not last):
-                hops += 1
-                if hops > self._limits.max_symlink_depth:
-                    raise UnsafeArchiveError(f"{self.label}: too many symlinks resolving /{path}")
-                target = self.readlink("/".join(candidate))
-                if target.startswith("/"):
-                    resolved = []
-                pending = _split(target) + pending
-                continue
-            if not last and not stat.S_ISDIR(info.st_mode):
-                raise InputError(f"{self.label}: /{'/'.join(candidate)} is not a folder")
-            resolved = candidate
-        return "/".join(resolved)
+        walked = chroot.walk(path, self._lookup, follow_last=follow_last, max_hops=self._limits.max_symlink_depth)
+        if walked.outcome is chroot.Outcome.MISSING:
+            raise InputError(f"{self.label}: /{walked.path} does not exist (listed in the database)")
+        if walked.outcome is chroot.Outcome.NOT_A_FOLDER:
+            raise InputError(f"{self.label}: /{walked.path} is not a folder")
+        if walked.outcome is chroot.Outcome.LOOP:
+            raise UnsafeArchiveError(f"{self.label}: too many symlinks resolving /{path}")
+        return walked.path
+
+    def _lookup(self, resolved: str) -> chroot.Found:
+        info = self.lstat(resolved)
+        if info is None:
+            return chroot.MISSING
+        if stat.S_ISLNK(info.st_mode):
+            return chroot.Found.symlink(self.readlink(resolved))
+        return chroot.FOLDER if stat.S_ISDIR(info.st_mode) else chroot.OTHER
 
     def open_dir(self, resolved: str) -> int:
         """A file descriptor for an already resolved folder, opened component by
         component without following any symlink."""
         fd = os.dup(self._fd)
         try:
-            for part in _split(resolved):
+            for part in chroot.split_path(resolved):
                 next_fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
                 os.close(fd)
                 fd = next_fd

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qackage.apk import chroot
 from qackage.apk.installed import InstalledDir, InstalledRecord, write_installed_db
 from qackage.apk.limits import DEFAULT_LIMITS
 from qackage.apk.pkginfo import parse_atom
@@ -184,37 +185,18 @@ class Layout:
     def resolve(self, path: str, *, follow_last: bool = True) -> str:
         """The real path of ``path``: symlinks followed inside the root (absolute targets
         start again at the root, ``..`` stops at it). The last component may be missing."""
-        pending = [p for p in path.split("/") if p not in ("", ".")]
-        resolved: list[str] = []
-        hops = 0
-        while pending:
-            part = pending.pop(0)
-            if part == "..":
-                if resolved:
-                    resolved.pop()
-                continue
-            candidate = "/".join([*resolved, part])
-            node = self.nodes.get(candidate)
-            last = not pending
-            if node is None:
-                if last:
-                    resolved.append(part)
-                    continue
-                raise _Unplaceable(f"/{candidate} does not exist")
-            kind = node.entry.kind
-            if kind is EntryKind.SYMLINK and (follow_last or not last):
-                hops += 1
-                if hops > self.max_symlinks:
-                    raise _Unplaceable(f"too many symlinks resolving /{path}")
-                target = node.entry.link_target or ""
-                if target.startswith("/"):
-                    resolved = []
-                pending = [p for p in target.split("/") if p not in ("", ".")] + pending
-                continue
-            if not last and kind is not EntryKind.DIR:
-                raise _Unplaceable(f"/{candidate} is a {kind.value}, not a folder")
-            resolved.append(part)
-        return "/".join(resolved)
+        walked = chroot.walk(path, self._lookup, follow_last=follow_last, missing_last=True, max_hops=self.max_symlinks)
+        if walked.outcome is chroot.Outcome.MISSING:
+            raise _Unplaceable(f"/{walked.path} does not exist")
+        if walked.outcome is chroot.Outcome.NOT_A_FOLDER:
+            raise _Unplaceable(f"/{walked.path} is a {self.nodes[walked.path].entry.kind.value}, not a folder")
+        if walked.outcome is chroot.Outcome.LOOP:
+            raise _Unplaceable(f"too many symlinks resolving /{path}")
+        return walked.path
+
+    def _lookup(self, real: str) -> chroot.Found:
+        node = self.nodes.get(real)
+        return chroot.entry_found(node.entry if node is not None else None)
 
     def _folder(self, real: str) -> bool:
         return real == "" or (real in self.nodes and self.nodes[real].entry.kind is EntryKind.DIR)

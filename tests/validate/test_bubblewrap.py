@@ -11,7 +11,18 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 
 import pytest
-from minroot import copy_root, make_minimal_root, melange_environment, melange_script
+
+# fixtures: pytest finds them in this module, the tests ask for them by name
+from minroot import (  # noqa: F401
+    copy_root,
+    melange_environment,
+    melange_script,
+    root_fixture,
+    run_step,
+    sandbox_fixture,
+    template_root_fixture,
+    workspace_fixture,
+)
 
 from qackage.errors import EnvironmentProblem, InputError
 from qackage.validate.bubblewrap import (
@@ -36,42 +47,6 @@ from qackage.validate.cgroups import (
 )
 from qackage.validate.overlay import OverlayTools, check_overlays, overlay_prefix
 from qackage.validate.sandboxing import OverlayMount, SandboxLimits, SandboxOutcome, SandboxRequest
-
-
-@pytest.fixture(scope="module")
-def template_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_minimal_root(tmp_path_factory.mktemp("minroot") / "root")
-
-
-@pytest.fixture
-def root(template_root: Path, tmp_path: Path) -> Path:
-    return copy_root(template_root, tmp_path / "root")
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    path = tmp_path / "workspace"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Bubblewrap:
-    assert Bubblewrap.available() is None, "bubblewrap must work here (CI installs it)"
-    return Bubblewrap()
-
-
-def run(sandbox: Bubblewrap, root: Path, workspace: Path, runs: str, **options: object) -> SandboxOutcome:
-    environment = options.pop("environment", melange_environment())
-    request = SandboxRequest(
-        root=root,
-        workspace=workspace,
-        script=melange_script(runs),
-        environment=environment,  # type: ignore[arg-type]
-        **options,  # type: ignore[arg-type]
-    )
-    return sandbox.run(request)
-
 
 # --- the command line and the pure helpers -------------------------------------------------
 
@@ -242,30 +217,30 @@ def test_probe_reports_bwrap_and_cgroup_limits(sandbox: Bubblewrap) -> None:
 
 
 def test_passing_script(sandbox: Bubblewrap, root: Path, workspace: Path) -> None:
-    outcome = run(sandbox, root, workspace, "echo hello; echo oops >&2; pwd")
+    outcome = run_step(sandbox, root, workspace, "echo hello; echo oops >&2; pwd")
     assert outcome == SandboxOutcome(0, outcome.duration, "hello\n/home/build\n", "oops\n", None)
     assert 0 < outcome.duration < 10
 
 
 def test_failing_script_reports_its_exit_code(sandbox: Bubblewrap, root: Path, workspace: Path) -> None:
-    outcome = run(sandbox, root, workspace, "echo before; exit 3; echo after")
+    outcome = run_step(sandbox, root, workspace, "echo before; exit 3; echo after")
     assert (outcome.exit_code, outcome.reason, outcome.stdout_tail) == (3, None, "before\n")
 
 
 def test_set_e_stops_at_the_first_failing_command(sandbox: Bubblewrap, root: Path, workspace: Path) -> None:
-    outcome = run(sandbox, root, workspace, "echo one; false; echo two")
+    outcome = run_step(sandbox, root, workspace, "echo one; false; echo two")
     assert (outcome.exit_code, outcome.stdout_tail) == (1, "one\n")
 
 
 def test_pipefail_fails_a_pipeline_whose_first_command_fails(sandbox: Bubblewrap, root: Path, workspace: Path) -> None:
-    outcome = run(sandbox, root, workspace, "grep needle /nonexistent | cat; echo unreachable")
+    outcome = run_step(sandbox, root, workspace, "grep needle /nonexistent | cat; echo unreachable")
     assert outcome.exit_code == 2
     assert "unreachable" not in outcome.stdout_tail
     assert "nonexistent" in outcome.stderr_tail
 
 
 def test_signal_deaths_are_named(sandbox: Bubblewrap, root: Path, workspace: Path) -> None:
-    outcome = run(sandbox, root, workspace, "kill -SEGV $$")
+    outcome = run_step(sandbox, root, workspace, "kill -SEGV $$")
     assert (outcome.exit_code, outcome.reason) == (128 + signal.SIGSEGV, "killed by signal 11 (SIGSEGV)")
 
 
@@ -275,17 +250,17 @@ def test_environment_is_exactly_the_request(
     monkeypatch.setenv("GITHUB_TOKEN", "ghp_host_secret_0123")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-host-secret-4567")
     wanted = melange_environment(GOPATH="/home/build/.cache/go", SPACED="a b  c", EMPTY="")
-    outcome = run(sandbox, root, workspace, "env", environment=wanted)
+    outcome = run_step(sandbox, root, workspace, "env", environment=wanted)
     seen = dict(line.split("=", 1) for line in outcome.stdout_tail.splitlines())
     # The shell adds PWD and SHLVL, the wrapper's cd OLDPWD; everything else is what was asked for.
     assert seen == {**wanted, "PWD": "/home/build", "OLDPWD": "/home/build", "SHLVL": "1"}
 
 
 def test_uid_and_gid_from_the_request(sandbox: Bubblewrap, root: Path, workspace: Path) -> None:
-    outcome = run(sandbox, root, workspace, "id -u; id -g; id -un; touch made-by-build", uid=1000, gid=1000)
+    outcome = run_step(sandbox, root, workspace, "id -u; id -g; id -un; touch made-by-build", uid=1000, gid=1000)
     assert (outcome.exit_code, outcome.stdout_tail) == (0, "1000\n1000\nbuild\n")
     assert (workspace / "made-by-build").is_file()
-    assert run(sandbox, root, workspace, "id -u").stdout_tail == "0\n"
+    assert run_step(sandbox, root, workspace, "id -u").stdout_tail == "0\n"
 
 
 def test_workspace_and_working_directory(sandbox: Bubblewrap, root: Path, workspace: Path) -> None:
@@ -309,7 +284,7 @@ def test_workspace_and_working_directory(sandbox: Bubblewrap, root: Path, worksp
 
 
 def test_hostname_and_stdin(sandbox: Bubblewrap, root: Path, workspace: Path) -> None:
-    outcome = run(sandbox, root, workspace, "hostname; cat; echo stdin-was-empty")
+    outcome = run_step(sandbox, root, workspace, "hostname; cat; echo stdin-was-empty")
     assert outcome.stdout_tail == "qackage\nstdin-was-empty\n"
     named = Bubblewrap(hostname="wolfi-test").run(
         SandboxRequest(root, workspace, melange_script("hostname"), melange_environment())
@@ -318,7 +293,7 @@ def test_hostname_and_stdin(sandbox: Bubblewrap, root: Path, workspace: Path) ->
 
 
 def test_output_is_decoded_with_replacement(sandbox: Bubblewrap, root: Path, workspace: Path) -> None:
-    outcome = run(sandbox, root, workspace, r"printf 'caf\303\251 \377\n'")
+    outcome = run_step(sandbox, root, workspace, r"printf 'caf\303\251 \377\n'")
     assert outcome.stdout_tail == "café \ufffd\n"
 
 
@@ -356,8 +331,8 @@ def test_each_run_starts_from_its_own_root(sandbox: Bubblewrap, template_root: P
     workspace.mkdir()
     first = copy_root(template_root, tmp_path / "first")
     second = copy_root(template_root, tmp_path / "second")
-    assert run(sandbox, first, workspace, "echo state > /etc/marker").exit_code == 0
-    outcome = run(sandbox, second, workspace, "test ! -e /etc/marker && echo clean")
+    assert run_step(sandbox, first, workspace, "echo state > /etc/marker").exit_code == 0
+    outcome = run_step(sandbox, second, workspace, "test ! -e /etc/marker && echo clean")
     assert outcome.stdout_tail == "clean\n"
     assert (first / "etc" / "marker").read_text() == "state\n"
     assert not (template_root / "etc" / "marker").exists()

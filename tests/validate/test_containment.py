@@ -15,34 +15,13 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from minroot import copy_root, make_minimal_root, melange_environment, melange_script
+
+# fixtures: pytest finds them in this module, the tests ask for them by name
+from minroot import copy_root, root_fixture, run_step, sandbox_fixture, template_root_fixture, workspace_fixture  # noqa: F401
 
 from qackage.validate.bubblewrap import Bubblewrap
 from qackage.validate.cgroups import CgroupSupport, run_groups_of
-from qackage.validate.sandboxing import SandboxLimits, SandboxOutcome, SandboxRequest
-
-
-@pytest.fixture(scope="module")
-def template_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_minimal_root(tmp_path_factory.mktemp("minroot") / "root")
-
-
-@pytest.fixture
-def root(template_root: Path, tmp_path: Path) -> Path:
-    return copy_root(template_root, tmp_path / "root")
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    path = tmp_path / "workspace"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Bubblewrap:
-    assert Bubblewrap.available() is None, "bubblewrap must work here (CI installs it)"
-    return Bubblewrap()
+from qackage.validate.sandboxing import SandboxLimits, SandboxOutcome
 
 
 @pytest.fixture
@@ -50,28 +29,6 @@ def cgroup_support(sandbox: Bubblewrap) -> CgroupSupport:
     support = sandbox.cgroups()
     assert isinstance(support, CgroupSupport), support
     return support
-
-
-def run(
-    sandbox: Bubblewrap,
-    root: Path,
-    workspace: Path,
-    runs: str,
-    limits: SandboxLimits | None = None,
-    *,
-    uid: int = 0,
-    gid: int = 0,
-) -> SandboxOutcome:
-    request = SandboxRequest(
-        root=root,
-        workspace=workspace,
-        script=melange_script(runs),
-        environment=melange_environment(),
-        limits=limits or SandboxLimits(wall_seconds=60),
-        uid=uid,
-        gid=gid,
-    )
-    return sandbox.run(request)
 
 
 def marker() -> int:
@@ -108,7 +65,7 @@ def test_host_secrets_are_nowhere_in_the_sandbox(
     monkeypatch.setenv("GITHUB_TOKEN", token)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-" + secrets.token_hex(12))
     # Not in our environment, and not in any process's, bwrap's own pid 1 included.
-    outcome = run(sandbox, root, workspace, "env; cat /proc/[0-9]*/environ | tr '\\0' '\\n'")
+    outcome = run_step(sandbox, root, workspace, "env; cat /proc/[0-9]*/environ | tr '\\0' '\\n'")
     assert outcome.exit_code == 0
     assert "PATH=" in outcome.stdout_tail
     for name in ("GITHUB_TOKEN", "OPENAI_API_KEY", token, os.environ["OPENAI_API_KEY"]):
@@ -120,7 +77,7 @@ def test_host_files_are_absent(sandbox: Bubblewrap, root: Path, workspace: Path,
     host_secret.parent.mkdir()
     host_secret.write_text("host secret\n")
     assert Path("/etc/shadow").exists()  # the host has one; the sandbox must not see it
-    outcome = run(
+    outcome = run_step(
         sandbox,
         root,
         workspace,
@@ -131,7 +88,9 @@ def test_host_files_are_absent(sandbox: Bubblewrap, root: Path, workspace: Path,
 
 
 def test_only_sandbox_processes_are_visible(sandbox: Bubblewrap, root: Path, workspace: Path) -> None:
-    outcome = run(sandbox, root, workspace, "cat /proc/[0-9]*/cmdline | tr '\\0' ' '; echo; ls -d /proc/[0-9]* | wc -l")
+    outcome = run_step(
+        sandbox, root, workspace, "cat /proc/[0-9]*/cmdline | tr '\\0' ' '; echo; ls -d /proc/[0-9]* | wc -l"
+    )
     assert outcome.exit_code == 0
     assert "python" not in outcome.stdout_tail  # this test process is not among them
     assert int(outcome.stdout_tail.split()[-1]) <= 5  # bwrap's pid 1, the shell and its pipeline
@@ -139,7 +98,7 @@ def test_only_sandbox_processes_are_visible(sandbox: Bubblewrap, root: Path, wor
 
 def test_writes_reach_only_the_root_copy(sandbox: Bubblewrap, root: Path, workspace: Path) -> None:
     outside = Path("/var/tmp") / f"qackage-escape-{secrets.token_hex(6)}"  # not under a sandbox mount
-    outcome = run(
+    outcome = run_step(
         sandbox,
         root,
         workspace,
@@ -159,7 +118,7 @@ def test_the_host_tmp_is_invisible(sandbox: Bubblewrap, root: Path, workspace: P
     host_file = Path("/tmp") / name
     host_file.write_text("host\n")
     try:
-        outcome = run(sandbox, root, workspace, f"test ! -e /tmp/{name}; touch /tmp/{name}-inside; ls -A /tmp")
+        outcome = run_step(sandbox, root, workspace, f"test ! -e /tmp/{name}; touch /tmp/{name}-inside; ls -A /tmp")
     finally:
         host_file.unlink()
     assert (outcome.exit_code, outcome.stdout_tail) == (0, f"{name}-inside\n")
@@ -170,7 +129,7 @@ def test_the_host_tmp_is_invisible(sandbox: Bubblewrap, root: Path, workspace: P
 
 
 def test_no_network_but_loopback(sandbox: Bubblewrap, root: Path, workspace: Path) -> None:
-    outcome = run(sandbox, root, workspace, "ip -o link | cut -d: -f2; ! nc 1.1.1.1 80 </dev/null")
+    outcome = run_step(sandbox, root, workspace, "ip -o link | cut -d: -f2; ! nc 1.1.1.1 80 </dev/null")
     assert outcome.exit_code == 0, outcome.stderr_tail
     assert outcome.stdout_tail.split() == ["lo"]
     assert "Network is unreachable" in outcome.stderr_tail
@@ -182,7 +141,7 @@ def test_a_server_on_the_host_loopback_is_unreachable(sandbox: Bubblewrap, root:
         with socket.create_connection(("127.0.0.1", port)):
             pass  # reachable from the host itself
         server.accept()[0].close()
-        outcome = run(sandbox, root, workspace, f"! nc 127.0.0.1 {port} </dev/null")
+        outcome = run_step(sandbox, root, workspace, f"! nc 127.0.0.1 {port} </dev/null")
         readable, _, _ = select.select([server], [], [], 0.2)
     assert outcome.exit_code == 0
     assert "Connection refused" in outcome.stderr_tail
@@ -190,7 +149,7 @@ def test_a_server_on_the_host_loopback_is_unreachable(sandbox: Bubblewrap, root:
 
 
 def test_loopback_inside_works_for_daemons(sandbox: Bubblewrap, root: Path, workspace: Path) -> None:
-    outcome = run(
+    outcome = run_step(
         sandbox,
         root,
         workspace,
@@ -213,7 +172,7 @@ def test_a_fork_bomb_is_stopped_by_the_process_limit(
     limits = SandboxLimits(wall_seconds=60, max_processes=32)
     started = time.monotonic()
     # The script stays alive, as a test waiting on its daemon would: only the limit can end it early.
-    outcome = run(sandbox, root, workspace, "bomb() { bomb | bomb & }; bomb; sleep 50", limits)
+    outcome = run_step(sandbox, root, workspace, "bomb() { bomb | bomb & }; bomb; sleep 50", limits)
     assert outcome.reason == "process limit (32) reached"
     assert outcome.exit_code != 0
     assert time.monotonic() - started < 5
@@ -225,7 +184,7 @@ def test_a_spawning_loop_is_ended_at_the_process_limit(
 ) -> None:
     duration = marker()
     limits = SandboxLimits(wall_seconds=60, max_processes=16)
-    outcome = run(sandbox, root, workspace, f"while true; do sleep {duration} & done", limits)
+    outcome = run_step(sandbox, root, workspace, f"while true; do sleep {duration} & done", limits)
     assert outcome.reason == "process limit (16) reached"
     assert outcome.exit_code != 0  # None if we ended it first, 2 if the shell gave up on fork first
     assert outcome.duration < 5
@@ -237,7 +196,7 @@ def test_a_memory_hog_is_stopped_by_the_memory_limit(
 ) -> None:
     limits = SandboxLimits(wall_seconds=60, memory_bytes=64 << 20)
     # Command substitution keeps all 300 MB in the shell's memory.
-    outcome = run(sandbox, root, workspace, "x=$(head -c 300000000 /dev/zero | tr '\\0' a); echo ${#x}", limits)
+    outcome = run_step(sandbox, root, workspace, "x=$(head -c 300000000 /dev/zero | tr '\\0' a); echo ${#x}", limits)
     assert outcome.reason == "memory limit (64 MiB) exceeded"
     assert outcome.exit_code != 0
     assert outcome.stdout_tail == ""
@@ -248,7 +207,7 @@ def test_the_wall_clock_deadline_kills_the_run(
     sandbox: Bubblewrap, root: Path, workspace: Path, cgroup_support: CgroupSupport
 ) -> None:
     duration = marker()
-    outcome = run(sandbox, root, workspace, f"echo started; sleep {duration}", SandboxLimits(wall_seconds=1))
+    outcome = run_step(sandbox, root, workspace, f"echo started; sleep {duration}", SandboxLimits(wall_seconds=1))
     assert (outcome.exit_code, outcome.reason) == (None, "timed out after 1 s")
     assert outcome.stdout_tail == "started\n"  # output up to the kill is kept
     assert 1 <= outcome.duration < 3
@@ -256,7 +215,7 @@ def test_the_wall_clock_deadline_kills_the_run(
 
 
 def test_cpu_seconds_are_limited(sandbox: Bubblewrap, root: Path, workspace: Path) -> None:
-    outcome = run(sandbox, root, workspace, "while :; do :; done", SandboxLimits(wall_seconds=30, cpu_seconds=1))
+    outcome = run_step(sandbox, root, workspace, "while :; do :; done", SandboxLimits(wall_seconds=30, cpu_seconds=1))
     assert (outcome.exit_code, outcome.reason) == (152, "CPU time limit (1 s) exceeded")
     assert outcome.duration < 10
 
@@ -268,7 +227,7 @@ def test_background_processes_and_daemons_do_not_survive(
     sandbox: Bubblewrap, root: Path, workspace: Path, cgroup_support: CgroupSupport
 ) -> None:
     duration = marker()
-    outcome = run(
+    outcome = run_step(
         sandbox,
         root,
         workspace,
@@ -285,7 +244,7 @@ def test_output_tails_are_bounded(sandbox: Bubblewrap, root: Path, workspace: Pa
     limits = SandboxLimits(wall_seconds=60, output_tail_bytes=1000)
     tracemalloc.start()
     try:
-        outcome = run(
+        outcome = run_step(
             sandbox,
             root,
             workspace,
@@ -308,7 +267,7 @@ def test_concurrent_runs_stay_apart(sandbox: Bubblewrap, template_root: Path, tm
         base = tmp_path / str(number)
         root = copy_root(template_root, base / "root")
         (base / "ws").mkdir()
-        outcomes[number] = run(sandbox, root, base / "ws", f"sleep 0.2; echo run {number}; exit {number}")
+        outcomes[number] = run_step(sandbox, root, base / "ws", f"sleep 0.2; echo run {number}; exit {number}")
 
     threads = [threading.Thread(target=one, args=(number,)) for number in range(1, 5)]
     for thread in threads:
@@ -324,13 +283,13 @@ def test_concurrent_runs_stay_apart(sandbox: Bubblewrap, template_root: Path, tm
 def test_fallback_without_cgroups_still_contains(root: Path, workspace: Path) -> None:
     fallback = Bubblewrap(use_cgroups=False)
     duration = marker()
-    outcome = run(fallback, root, workspace, f"sleep {duration} & echo started")
+    outcome = run_step(fallback, root, workspace, f"sleep {duration} & echo started")
     assert (outcome.exit_code, outcome.stdout_tail) == (0, "started\n")
-    timed_out = run(fallback, root, workspace, f"sleep {duration}", SandboxLimits(wall_seconds=1))
+    timed_out = run_step(fallback, root, workspace, f"sleep {duration}", SandboxLimits(wall_seconds=1))
     assert timed_out.reason == "timed out after 1 s"
     assert host_processes_with(str(duration)) == []
     # RLIMIT_AS stands in for the memory cgroup: the hog fails, without a named reason.
-    hog = run(
+    hog = run_step(
         fallback,
         root,
         workspace,

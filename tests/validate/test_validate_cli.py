@@ -47,8 +47,14 @@ def _json(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
 
 def _common(repo: RepositoryBuild, cache: Path) -> list[str]:
     return [
-        "-r", str(repo.root), "--keyring", str(repo.keyring), "--test-package-append", "wolfi-base",
-        "--cache-dir", str(cache),
+        "-r",
+        str(repo.root),
+        "--keyring",
+        str(repo.keyring),
+        "--test-package-append",
+        "wolfi-base",
+        "--cache-dir",
+        str(cache),
     ]
 
 
@@ -86,9 +92,13 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def test_bundled_example_passes(fixture_repo: RepositoryBuild, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bundled_example_passes(
+    fixture_repo: RepositoryBuild, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     apk = fixture_repo.package("hello").path
-    code = main(["validate", str(apk), "--test", str(FIXTURES / "hello/melange.yaml"), *_common(fixture_repo, tmp_path)])
+    code = main(
+        ["validate", str(apk), "--test", str(FIXTURES / "hello/melange.yaml"), *_common(fixture_repo, tmp_path)]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     assert out.startswith("hello: PASSED")
@@ -100,7 +110,9 @@ def test_every_hello_subpackage_passes_its_own_test(
     fixture_repo: RepositoryBuild, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
 ) -> None:
     apk = fixture_repo.package(name).path
-    code = main(["validate", str(apk), "--test", str(FIXTURES / "hello/melange.yaml"), *_common(fixture_repo, tmp_path)])
+    code = main(
+        ["validate", str(apk), "--test", str(FIXTURES / "hello/melange.yaml"), *_common(fixture_repo, tmp_path)]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
 
@@ -108,8 +120,16 @@ def test_every_hello_subpackage_passes_its_own_test(
 def test_wolfi_style_stanza_passes_on_the_good_package(
     fixture_repo: RepositoryBuild, greetkit: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(["validate", str(greetkit["good"]), "--test", str(greetkit["stanza"]), "--json",
-                 *_common(fixture_repo, tmp_path)])
+    code = main(
+        [
+            "validate",
+            str(greetkit["good"]),
+            "--test",
+            str(greetkit["stanza"]),
+            "--json",
+            *_common(fixture_repo, tmp_path),
+        ]
+    )
     report = _json(capsys)
     jsonschema.validate(report, json.loads(published_schema("validate-report")))
     assert code == 0, report
@@ -137,8 +157,17 @@ def test_wolfi_style_stanza_fails_on_broken_copies(
     broken: str,
     failing_uses: str,
 ) -> None:
-    code = main(["validate", str(greetkit[broken]), "--test", str(greetkit["stanza"]), "--json", "--keep-going",
-                 *_common(fixture_repo, tmp_path)])
+    code = main(
+        [
+            "validate",
+            str(greetkit[broken]),
+            "--test",
+            str(greetkit["stanza"]),
+            "--json",
+            "--keep-going",
+            *_common(fixture_repo, tmp_path),
+        ]
+    )
     report = _json(capsys)
     assert code == 1
     assert report["passed"] is False
@@ -149,8 +178,16 @@ def test_wolfi_style_stanza_fails_on_broken_copies(
 def test_first_failure_stops_the_test_like_melange(
     fixture_repo: RepositoryBuild, greetkit: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(["validate", str(greetkit["stub-binary"]), "--test", str(greetkit["stanza"]), "--json",
-                 *_common(fixture_repo, tmp_path)])
+    code = main(
+        [
+            "validate",
+            str(greetkit["stub-binary"]),
+            "--test",
+            str(greetkit["stanza"]),
+            "--json",
+            *_common(fixture_repo, tmp_path),
+        ]
+    )
     steps = _json(capsys)["steps"]
     assert code == 1
     statuses = [s["status"] for s in steps]
@@ -161,8 +198,11 @@ def test_first_failure_stops_the_test_like_melange(
 def test_host_base_mode_without_repository(
     greetkit: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    stanza = _write(tmp_path / "t.yaml", "test:\n  pipeline:\n    - runs: |\n        hello greet host\n"
-                    "        test -x /usr/bin/hello\n        grep -q '^P:greetkit' /lib/apk/db/installed\n")
+    stanza = _write(
+        tmp_path / "t.yaml",
+        "test:\n  pipeline:\n    - runs: |\n        hello greet host\n"
+        "        test -x /usr/bin/hello\n        grep -q '^P:greetkit' /lib/apk/db/installed\n",
+    )
     code = main(["validate", str(greetkit["good"]), "--test", str(stanza), "--cache-dir", str(tmp_path / "c")])
     out = capsys.readouterr().out
     assert code == 0, out
@@ -173,8 +213,11 @@ def test_host_base_mode_without_repository(
 def test_repeat_runs_every_attempt(
     fixture_repo: RepositoryBuild, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    stanza = _write(tmp_path / "flaky.yaml", "test:\n  pipeline:\n    - name: Flaky\n      runs: |\n"
-                    "        n=$(od -An -N1 -tu1 /dev/urandom)\n        test $((n % 2)) -eq 0\n")
+    stanza = _write(
+        tmp_path / "flaky.yaml",
+        "test:\n  pipeline:\n    - name: Flaky\n      runs: |\n"
+        "        n=$(od -An -N1 -tu1 /dev/urandom)\n        test $((n % 2)) -eq 0\n",
+    )
     apk = fixture_repo.package("hello").path
     main(["validate", str(apk), "--test", str(stanza), "--repeat", "12", "--json", *_common(fixture_repo, tmp_path)])
     report = _json(capsys)
@@ -202,29 +245,37 @@ def test_bad_input_is_one_line_exit_2(
     assert message in err
 
 
-def test_unknown_pipeline_and_undefined_input(tmp_path: Path, fixture_repo: RepositoryBuild,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_pipeline_and_undefined_input(
+    tmp_path: Path, fixture_repo: RepositoryBuild, capsys: pytest.CaptureFixture[str]
+) -> None:
     apk = fixture_repo.package("hello").path
     unknown = _write(tmp_path / "u.yaml", "test:\n  pipeline:\n    - uses: test/no-such-pipeline\n")
     assert main(["validate", str(apk), "--test", str(unknown)]) == 2
     assert "test/no-such-pipeline" in capsys.readouterr().err
-    bad_input = _write(tmp_path / "b.yaml", "test:\n  pipeline:\n    - uses: test/tw/ver-check\n      with:\n"
-                       "        bins: hello\n        colour: blue\n")
+    bad_input = _write(
+        tmp_path / "b.yaml",
+        "test:\n  pipeline:\n    - uses: test/tw/ver-check\n      with:\n        bins: hello\n        colour: blue\n",
+    )
     assert main(["validate", str(apk), "--test", str(bad_input)]) == 2
     assert 'undefined input "colour"' in capsys.readouterr().err
 
 
-def test_unresolvable_test_package_is_reported(tmp_path: Path, fixture_repo: RepositoryBuild,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_unresolvable_test_package_is_reported(
+    tmp_path: Path, fixture_repo: RepositoryBuild, capsys: pytest.CaptureFixture[str]
+) -> None:
     apk = fixture_repo.package("hello").path
-    stanza = _write(tmp_path / "t.yaml", "test:\n  environment:\n    contents:\n      packages:\n"
-                    "        - no-such-tool\n  pipeline:\n    - runs: hello --version\n")
+    stanza = _write(
+        tmp_path / "t.yaml",
+        "test:\n  environment:\n    contents:\n      packages:\n"
+        "        - no-such-tool\n  pipeline:\n    - runs: hello --version\n",
+    )
     assert main(["validate", str(apk), "--test", str(stanza), *_common(fixture_repo, tmp_path)]) == 2
     assert "no-such-tool" in capsys.readouterr().err
 
 
-def test_step_limits_are_reported(tmp_path: Path, fixture_repo: RepositoryBuild,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_step_limits_are_reported(
+    tmp_path: Path, fixture_repo: RepositoryBuild, capsys: pytest.CaptureFixture[str]
+) -> None:
     apk = fixture_repo.package("hello").path
     stanza = _write(tmp_path / "t.yaml", "test:\n  pipeline:\n    - name: Sleeps forever\n      runs: sleep 1000\n")
     code = main(["validate", str(apk), "--test", str(stanza), "--timeout", "2", *_common(fixture_repo, tmp_path)])
