@@ -162,3 +162,17 @@ def test_strength_compares_first_draft_and_final(fixture_repo: RepositoryBuild, 
     assert final.baseline_passed
     assert final.killed >= draft.killed
     assert final.applicable == draft.applicable
+
+
+@pytest.mark.parametrize(
+    "name", ["hello", "libgreet", "hello-dev", "hello-static", "hello-doc", "py3-pyfoo", "tinyd", "shtools"]
+)
+def test_suggested_stanza_kills_every_mutant(fixture_repo: RepositoryBuild, tmp_path: Path, name: str) -> None:
+    """Issue 5's promise: the proposal is strong, and never weaker than its first draft."""
+    request = SuggestRequest(validate=_request(fixture_repo, fixture_repo.package(name).path, tmp_path))
+    result = suggest(request, sandbox=Bubblewrap())
+    assert result.strength is not None
+    final = result.strength.final
+    assert final.verdict.value == "strong", [(m.operator, m.target) for m in final.survivors]
+    assert final.killed == final.applicable > 0
+    assert result.strength.draft.killed <= final.killed

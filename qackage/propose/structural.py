@@ -149,6 +149,9 @@ def _docs(analysis: Analysis) -> Iterable[Candidate]:
     )
 
 
+STATIC_ARCHIVE_CAP = 8
+
+
 def _static(analysis: Analysis) -> Iterable[Candidate]:
     files = _content_files(analysis)
     if not files or any(not path.endswith(".a") for path in files):
@@ -159,6 +162,20 @@ def _static(analysis: Analysis) -> Iterable[Candidate]:
         rationale=f"{analysis.package.name} holds only static libraries ({_count(len(files), 'archive')})",
         targets=("empty-package",),
     )
+    archives = sorted(analysis.facts.static_libraries)[:STATIC_ARCHIVE_CAP]
+    if archives:
+        # staticpackage only looks at file names; listing the members and their symbols
+        # proves each archive is whole (a truncated .a is "not an archive" to ar and nm).
+        yield Candidate(
+            step=Step(
+                name="Static archives list their members and symbols",
+                runs=render("structural-static-archives.sh.j2", archives=["/" + path for path in archives]),
+            ),
+            kind=CheckKind.FUNCTIONAL,
+            rationale="ar and nm read every archive: a truncated or corrupt .a fails",
+            packages=("binutils",),
+            targets=("truncate-static-lib", "empty-package"),
+        )
 
 
 # --------------------------------------------------------------------------- development files

@@ -176,7 +176,7 @@ def test_golden_stanzas_follow_catalog_conventions() -> None:
     uses = _uses(NAMES)
     assert uses["hello-dev"] == ["test/tw/devpackage", "test/pkgconf", "test/tw/ldd-check"]
     assert uses["hello-doc"] == ["test/docs"]
-    assert uses["hello-static"] == ["test/tw/staticpackage"]
+    assert uses["hello-static"] == ["test/tw/staticpackage", "(runs)"]
     assert uses["hello-meta"] == ["test/metapackage"]
     assert uses["hello-compat"] == ["test/emptypackage"]
     assert uses["hello-bash-completion"] == ["test/tw/shell-syntax-check"]
