@@ -222,7 +222,14 @@ def test_entry_headers_prefer_those_that_pull_in_others() -> None:
 
 def test_static_package_only_when_it_holds_nothing_but_archives(tmp_path: Path) -> None:
     archives = analyzed(tmp_path, "demo-static", [text("usr/lib/libdemo.a", "!<arch>\n")])
-    assert uses(propose(archives)) == ["test/tw/staticpackage"]
+    proposed = propose(archives)
+    assert uses(proposed) == ["test/tw/staticpackage", ""]
+    read_whole = proposed[1]
+    assert read_whole.kind is CheckKind.FUNCTIONAL
+    assert read_whole.packages == ("binutils",)
+    assert "truncate-static-lib" in read_whole.targets
+    assert read_whole.step.runs is not None
+    assert "ar t /usr/lib/libdemo.a" in read_whole.step.runs
     with_header = analyzed(
         tmp_path, "demo-static", [text("usr/lib/libdemo.a", "!<arch>\n"), text("usr/include/demo.h", TYPES_H)]
     )
