@@ -30,6 +30,7 @@ from qackage.apk.resolve import resolve
 from qackage.build import RepositoryBuild
 from qackage.errors import InputError
 from qackage.melange.config import parse_config
+from qackage.melange.stanza import DEFINITION_KEYS, STEP_KEYS
 from qackage.melange.substitution import SubstitutionContext
 from qackage.model import PackageInfo
 from qackage.validate.compile import compile_test
@@ -40,23 +41,6 @@ LIBRARY = BUILTIN_PIPELINES
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 APK_DB_HELPER = LIBRARY / "apkdb.sh"
 
-# melange's step keys (config.Pipeline); a definition file adds inputs and description.
-STEP_KEYS = frozenset(
-    {
-        "name",
-        "uses",
-        "with",
-        "runs",
-        "if",
-        "working-directory",
-        "environment",
-        "pipeline",
-        "needs",
-        "label",
-        "assertions",
-    }
-)
-DEFINITION_KEYS = STEP_KEYS | {"inputs", "description"}
 INPUT_KEYS = frozenset({"description", "default", "required"})
 # What melange substitutes in a test's steps besides inputs (reference section 3).
 TEST_VARIABLES = frozenset(
