@@ -9,6 +9,7 @@ from typing import ClassVar
 
 import pytest
 import yaml
+from repoenv import cli_environment
 
 from qackage.apk.writer import PlannedFile, write_apk
 from qackage.build import RepositoryBuild
@@ -17,19 +18,6 @@ from qackage.model import Analysis, Candidate, CheckKind, PackageInfo, ProbeComm
 from qackage.suggest import SuggestRequest, suggest
 from qackage.validate.bubblewrap import Bubblewrap
 from qackage.validate.session import ValidateRequest
-
-
-def _env(repo: RepositoryBuild, cache: Path) -> list[str]:
-    return [
-        "-r",
-        str(repo.root),
-        "--keyring",
-        str(repo.keyring),
-        "--test-package-append",
-        "wolfi-base",
-        "--cache-dir",
-        str(cache),
-    ]
 
 
 def _request(repo: RepositoryBuild, package: Path, cache: Path) -> ValidateRequest:
@@ -48,11 +36,14 @@ def test_suggested_stanza_passes_when_validated_again(
 ) -> None:
     apk = fixture_repo.package(name).path
     out = tmp_path / "stanza.yaml"
-    assert main(["suggest", str(apk), "--no-strength", "-o", str(out), *_env(fixture_repo, tmp_path / "c")]) == 0
+    assert (
+        main(["suggest", str(apk), "--no-strength", "-o", str(out), *cli_environment(fixture_repo, tmp_path / "c")])
+        == 0
+    )
     stanza = yaml.safe_load(out.read_text())
     assert stanza["test"]["pipeline"], out.read_text()
     capsys.readouterr()
-    code = main(["validate", str(apk), "--test", str(out), *_env(fixture_repo, tmp_path / "c")])
+    code = main(["validate", str(apk), "--test", str(out), *cli_environment(fixture_repo, tmp_path / "c")])
     assert code == 0, capsys.readouterr().out
 
 
@@ -60,7 +51,7 @@ def test_output_is_formatted_like_yam(
     fixture_repo: RepositoryBuild, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     apk = fixture_repo.package("hello").path
-    assert main(["suggest", str(apk), "--no-strength", *_env(fixture_repo, tmp_path)]) == 0
+    assert main(["suggest", str(apk), "--no-strength", *cli_environment(fixture_repo, tmp_path)]) == 0
     text = capsys.readouterr().out
     assert text.startswith("test:\n  pipeline:\n    - uses: ")
     assert text.endswith("\n")
@@ -73,7 +64,7 @@ def test_packages_of_one_origin_are_keyed_by_name(
     fixture_repo: RepositoryBuild, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     apks = [str(fixture_repo.package(n).path) for n in ("hello", "hello-dev")]
-    assert main(["suggest", *apks, "--no-strength", *_env(fixture_repo, tmp_path)]) == 0
+    assert main(["suggest", *apks, "--no-strength", *cli_environment(fixture_repo, tmp_path)]) == 0
     data = yaml.safe_load(capsys.readouterr().out)
     assert set(data) == {"hello", "hello-dev"}
     dev_steps = [s.get("uses") for s in data["hello-dev"]["test"]["pipeline"]]
@@ -119,7 +110,7 @@ def test_steps_that_fail_on_the_good_package_are_dropped_with_a_reason(
         PackageInfo(name="ghost", version="1.0-r0", arch=fixture_repo.arch),
         [PlannedFile("usr/bin/ghost", source=tmp_path / "ghost", mode=0o755)],
     )
-    assert main(["suggest", str(apk), "--no-strength", *_env(fixture_repo, tmp_path / "c")]) == 1
+    assert main(["suggest", str(apk), "--no-strength", *cli_environment(fixture_repo, tmp_path / "c")]) == 1
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "no proposed step passed" in captured.err

@@ -10,6 +10,7 @@ from typing import Any
 import jsonschema
 import pytest
 from bundles import greetkit_files, greetkit_info, shared_greetkit, write_bundle
+from repoenv import cli_environment
 
 from qackage.apk.writer import PlannedFile
 from qackage.build import RepositoryBuild
@@ -43,19 +44,6 @@ def _json(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     assert captured.out, captured.err
     result: dict[str, Any] = json.loads(captured.out)
     return result
-
-
-def _common(repo: RepositoryBuild, cache: Path) -> list[str]:
-    return [
-        "-r",
-        str(repo.root),
-        "--keyring",
-        str(repo.keyring),
-        "--test-package-append",
-        "wolfi-base",
-        "--cache-dir",
-        str(cache),
-    ]
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +85,7 @@ def test_bundled_example_passes(
 ) -> None:
     apk = fixture_repo.package("hello").path
     code = main(
-        ["validate", str(apk), "--test", str(FIXTURES / "hello/melange.yaml"), *_common(fixture_repo, tmp_path)]
+        ["validate", str(apk), "--test", str(FIXTURES / "hello/melange.yaml"), *cli_environment(fixture_repo, tmp_path)]
     )
     out = capsys.readouterr().out
     assert code == 0, out
@@ -111,7 +99,7 @@ def test_every_hello_subpackage_passes_its_own_test(
 ) -> None:
     apk = fixture_repo.package(name).path
     code = main(
-        ["validate", str(apk), "--test", str(FIXTURES / "hello/melange.yaml"), *_common(fixture_repo, tmp_path)]
+        ["validate", str(apk), "--test", str(FIXTURES / "hello/melange.yaml"), *cli_environment(fixture_repo, tmp_path)]
     )
     out = capsys.readouterr().out
     assert code == 0, out
@@ -127,7 +115,7 @@ def test_wolfi_style_stanza_passes_on_the_good_package(
             "--test",
             str(greetkit["stanza"]),
             "--json",
-            *_common(fixture_repo, tmp_path),
+            *cli_environment(fixture_repo, tmp_path),
         ]
     )
     report = _json(capsys)
@@ -165,7 +153,7 @@ def test_wolfi_style_stanza_fails_on_broken_copies(
             str(greetkit["stanza"]),
             "--json",
             "--keep-going",
-            *_common(fixture_repo, tmp_path),
+            *cli_environment(fixture_repo, tmp_path),
         ]
     )
     report = _json(capsys)
@@ -185,7 +173,7 @@ def test_first_failure_stops_the_test_like_melange(
             "--test",
             str(greetkit["stanza"]),
             "--json",
-            *_common(fixture_repo, tmp_path),
+            *cli_environment(fixture_repo, tmp_path),
         ]
     )
     steps = _json(capsys)["steps"]
@@ -219,7 +207,18 @@ def test_repeat_runs_every_attempt(
         "        n=$(od -An -N1 -tu1 /dev/urandom)\n        test $((n % 2)) -eq 0\n",
     )
     apk = fixture_repo.package("hello").path
-    main(["validate", str(apk), "--test", str(stanza), "--repeat", "12", "--json", *_common(fixture_repo, tmp_path)])
+    main(
+        [
+            "validate",
+            str(apk),
+            "--test",
+            str(stanza),
+            "--repeat",
+            "12",
+            "--json",
+            *cli_environment(fixture_repo, tmp_path),
+        ]
+    )
     report = _json(capsys)
     assert report["attempts"] == 12
     assert report["flaky_steps"] == ["Flaky"]  # 12 coin flips all equal: 1 in 2048
@@ -269,7 +268,7 @@ def test_unresolvable_test_package_is_reported(
         "test:\n  environment:\n    contents:\n      packages:\n"
         "        - no-such-tool\n  pipeline:\n    - runs: hello --version\n",
     )
-    assert main(["validate", str(apk), "--test", str(stanza), *_common(fixture_repo, tmp_path)]) == 2
+    assert main(["validate", str(apk), "--test", str(stanza), *cli_environment(fixture_repo, tmp_path)]) == 2
     assert "no-such-tool" in capsys.readouterr().err
 
 
@@ -278,7 +277,9 @@ def test_step_limits_are_reported(
 ) -> None:
     apk = fixture_repo.package("hello").path
     stanza = _write(tmp_path / "t.yaml", "test:\n  pipeline:\n    - name: Sleeps forever\n      runs: sleep 1000\n")
-    code = main(["validate", str(apk), "--test", str(stanza), "--timeout", "2", *_common(fixture_repo, tmp_path)])
+    code = main(
+        ["validate", str(apk), "--test", str(stanza), "--timeout", "2", *cli_environment(fixture_repo, tmp_path)]
+    )
     out = capsys.readouterr().out
     assert code == 1
     assert "timed out after 2 s" in out
