@@ -1,10 +1,12 @@
 """Small experiments on a CLI, planned from what its help says, and the reading of them.
 
 A trial is a command on a sample input: a subcommand given a sample argument, a filter
-fed a sample on standard input, a compressor's round trip, a checksum tool checking
-the sums it wrote, a validator checking what the program generated (and rejecting a
-broken file), a documented example. `plan_trials` is pure; the proposer runs the
-trials as probes (twice each) and `judge` decides which observations a step may assert.
+fed a sample on standard input, a wrapper given a command to run, a compressor's round
+trip, a checksum tool checking the sums it wrote, a validator checking what the program
+generated (and rejecting a broken file), a calculator given an expression, an SQL shell
+given a few statements, a documented example (also one that pipes `echo`ed text into the
+program). `plan_trials` is pure; the proposer runs the trials as probes (twice each) and
+`judge` decides which observations a step may assert.
 """
 
 from __future__ import annotations
@@ -28,9 +30,25 @@ SAMPLE_DIR_SETUP = f"mkdir {SAMPLE_DIR}\n{SAMPLE_SETUP.replace('> sample.txt', f
 SAMPLE_NAME = "wolfi"
 SAMPLE_PHRASE = "Hello Wolfi"
 
+EXPRESSION_FILE = "expression.txt"
+# One expression per notation: a calculator answers one of them (bc infix, dc postfix).
+CALCULATIONS = (("infix", "(2+3)*7"), ("postfix", "2 3 + 7 * p"))
+QUERY_FILE = "query.sql"
+SAMPLE_DATABASE = "sample.db"
+SQL_STATEMENTS = (
+    "CREATE TABLE fruit (name TEXT, amount INTEGER);",
+    "INSERT INTO fruit VALUES ('apple', 3);",
+    "INSERT INTO fruit VALUES ('pear', 5);",
+    "SELECT name, amount * 2 FROM fruit ORDER BY name;",
+)
+SQL_TOKENS = ("apple", "pear")
+# Commands that only feed an example its input: `echo '{"a": 1}' | prog .`.
+FEEDERS = ("echo", "printf")
+
 # Per program, so a CLI with twenty subcommands does not cost twenty sandbox runs.
 MAX_SUBCOMMANDS = 4
 MAX_EXAMPLES = 3
+MAX_TITLED_EXAMPLE = 60
 
 # Flags that change how a program talks, not what it computes.
 _BORING_FLAGS = frozenset({
@@ -43,8 +61,14 @@ _NUMERIC_METAVAR = re.compile(r"^(n|num|number|count|lines|limit|max|k|top)$", r
 _GENERATORS = ("init", "example", "sample", "generate", "gen", "new", "template", "default-config", "defaults")
 _VALIDATORS = ("validate", "check", "lint", "verify")
 _STDIN = re.compile(r"standard input|\bstdin\b", re.IGNORECASE)
-# A safe, self-contained example: the program and plain words, no shell syntax.
-_PLAIN_COMMAND = re.compile(r"^[\w./=:,@%+ '\"-]+$")
+# Characters an example may use outside quotes: words, paths, key=value, no shell syntax.
+_BARE = re.compile(r"[\w./=:,@%+-]")
+_COMMAND_ARGUMENT = re.compile(r"^(?:command|cmd|program|prog|utility)$", re.IGNORECASE)
+_CALCULATOR = re.compile(r"\bcalculator\b", re.IGNORECASE)
+_SQL = re.compile(r"\bSQL\b")
+_DATABASE_ARGUMENT = re.compile(r"db|database|file", re.IGNORECASE)
+_DECOMPRESS = re.compile(r"decompress|uncompress|extract|unpack|decode|inflate", re.IGNORECASE)
+_TO_STDOUT = re.compile(r"standard output|\bstdout\b", re.IGNORECASE)
 
 
 class TrialStyle(enum.StrEnum):
@@ -99,6 +123,8 @@ def _argument_for(positional: Positional) -> _Argument | None:
         return None
     if re.search(r"out|dest|target|save|write", name):
         return None
+    if re.search(r"filter|code|template|statement|sql|formula", name):
+        return None  # a program in a language of its own: no sample says something harmless in it
     if re.search(r"dir|folder|root", name):
         return _Argument(SAMPLE_DIR, SAMPLE_DIR_SETUP, (*SAMPLE_TOKENS, SAMPLE_DIR), SAMPLE_TEXT)
     if re.search(r"file|path|input|infile|src|source|^in$|^fname$", name):
@@ -177,9 +203,41 @@ class _Feed:
     kind: str  # "arg" or "stdin": the end of the trial key
 
 
-def _feeds(found: Sequence[Positional], stdin_hint: bool) -> list[_Feed]:
-    """Sample arguments for the positionals (when harmless ones exist), then standard
-    input when no argument is required and the program reads it."""
+def _first_synopsis(usage: Usage) -> tuple[str, tuple[Positional, ...]]:
+    """The first usage line naming positional arguments, with them ("", () when none does)."""
+    for synopsis in usage.usages:
+        found = positionals(synopsis, usage.options)
+        if found:
+            return synopsis, found
+    return "", ()
+
+
+def _wrapped_command(found: Sequence[Positional], synopsis: str) -> _Feed | None:
+    """For programs that run a command they are given ("[--] PROGRAM [ARGUMENTS...]"):
+    `echo` with a sample phrase, after "--" when the synopsis shows one."""
+    required = [p for p in found if not p.optional]
+    if not required or not _COMMAND_ARGUMENT.match(required[0].name):
+        return None
+    separator = " --" if re.search(r"(?:^|\s)\[?--\]?(?=\s|$)", synopsis) else ""
+    return _Feed(
+        suffix=f"{separator} echo {shlex.quote(SAMPLE_PHRASE)}", setup="", what="runs a command it is given",
+        tokens=("wolfi",), inputs=(SAMPLE_PHRASE,), kind="command",
+    )  # fmt: skip
+
+
+def _runs_commands(usage: Usage) -> bool:
+    """The first usage naming arguments wants a command to run first."""
+    synopsis, found = _first_synopsis(usage)
+    return _wrapped_command(found, synopsis) is not None
+
+
+def _feeds(found: Sequence[Positional], stdin_hint: bool, synopsis: str = "") -> list[_Feed]:
+    """A command to run for wrappers; else sample arguments for the positionals (when
+    harmless ones exist), then standard input when no argument is required and the
+    program reads it."""
+    wrapped = _wrapped_command(found, synopsis)
+    if wrapped is not None:
+        return [wrapped]
     feeds: list[_Feed] = []
     arguments = _arguments(found) if found else None
     if arguments:
@@ -206,9 +264,12 @@ def _for_command(
     usage: Usage,
     stdin_hint: bool,
     rank: int,
+    runs: str = "",
 ) -> list[Trial]:
-    """Argument and standard-input trials for ``prefix``, then the first of them again
-    with a documented flag and with a numeric option."""
+    """Argument and standard-input trials for ``prefix`` (what step names call the
+    command; ``runs`` is how the step runs it, ``prefix`` itself by default), then the
+    first of them again with a documented flag and with a numeric option."""
+    runs = runs or prefix
     found: tuple[Positional, ...] = ()
     synopsis = ""
     for candidate in synopses:
@@ -216,12 +277,12 @@ def _for_command(
         synopsis = candidate
         if found:
             break
-    feeds = _feeds(found, stdin_hint)
+    feeds = _feeds(found, stdin_hint, synopsis)
     key = f"cli:{program}:try:{_slug(group)}"
     trials = [
         Trial(
             key=f"{key}-{feed.kind}", program=program, group=group, title=f"{prefix} {feed.what}",
-            setup=feed.setup, command=f"{prefix}{feed.suffix}", tokens=feed.tokens, inputs=feed.inputs, rank=rank,
+            setup=feed.setup, command=f"{runs}{feed.suffix}", tokens=feed.tokens, inputs=feed.inputs, rank=rank,
         )
         for feed in feeds
     ]  # fmt: skip
@@ -240,21 +301,34 @@ def _for_command(
             Trial(
                 key=f"{key}-{suffix}", program=program, group=f"{group} {words.split()[0]}",
                 title=f"{prefix} {words} {first.what}", setup=first.setup,
-                command=f"{prefix} {words}{first.suffix}", tokens=first.tokens, inputs=first.inputs, rank=rank,
+                command=f"{runs} {words}{first.suffix}", tokens=first.tokens, inputs=first.inputs, rank=rank,
             )
         )  # fmt: skip
     return trials
 
 
-def _roundtrip(program: str, usage: Usage) -> Trial | None:
+def _meaning(usage: Usage, long_flags: Sequence[str], short: str, summary: re.Pattern[str]) -> OptionSpec | None:
+    """The option that does what ``summary`` says: one spelled by ``long_flags`` or
+    ``short`` whose summary says so (``-d`` is --debug as often as --decompress, and
+    file's --uncompress looks inside compressed files), or a long one with no summary."""
+    for flags in (long_flags, (short,)):
+        spec = usage.option(*flags)
+        if spec is None:
+            continue
+        if summary.search(spec.summary) or (not spec.summary.strip() and flags is long_flags):
+            return spec
+    return None
+
+
+def _roundtrip(program: str, usage: Usage, call: str) -> Trial | None:
     """Compress a sample, decompress it, compare: for programs that say they compress."""
     if not re.search(r"\bcompress", usage.text, re.IGNORECASE):
         return None
-    decompress = usage.option("-d", "--decompress")
+    decompress = _meaning(usage, ("--decompress", "--uncompress"), "-d", _DECOMPRESS)
     if decompress is None:
         return None
-    to_stdout = usage.option("-c", "--stdout", "--to-stdout")
-    pack = f"{program} {to_stdout.short or to_stdout.long}" if to_stdout else program
+    to_stdout = _meaning(usage, ("--stdout", "--to-stdout"), "-c", _TO_STDOUT)
+    pack = f"{call} {to_stdout.short or to_stdout.long}" if to_stdout else call
     unpack = f"{pack} {decompress.short or decompress.long}"
     lines = [
         f"{pack} < {SAMPLE_FILE} > {SAMPLE_FILE}.packed",
@@ -267,7 +341,7 @@ def _roundtrip(program: str, usage: Usage) -> Trial | None:
     ]
     test = usage.option("-t", "--test")
     if test is not None and re.search(r"integrity|test", test.summary, re.IGNORECASE):
-        lines.append(f"{program} {test.short or test.long} < {SAMPLE_FILE}.packed")
+        lines.append(f"{call} {test.short or test.long} < {SAMPLE_FILE}.packed")
     return Trial(
         key=f"cli:{program}:try:roundtrip", program=program, group="roundtrip",
         title=f"{program} round-trips a sample losslessly",
@@ -275,7 +349,7 @@ def _roundtrip(program: str, usage: Usage) -> Trial | None:
     )  # fmt: skip
 
 
-def _generate_then_validate(program: str, usage: Usage) -> list[Trial]:
+def _generate_then_validate(program: str, usage: Usage, call: str) -> list[Trial]:
     """For CLIs with a subcommand that writes a sample (init, example ...) and one that
     validates (validate, check, lint ...): validate what the program generated, and
     (preferred) also reject a broken file."""
@@ -284,11 +358,11 @@ def _generate_then_validate(program: str, usage: Usage) -> list[Trial]:
     validator = next((n for n in _VALIDATORS if n in names), None)
     if generator is None or validator is None:
         return []
-    setup = f"{program} {generator} > generated.txt\ntest -s generated.txt"
-    accept = f"{program} {validator} generated.txt"
+    setup = f"{call} {generator} > generated.txt\ntest -s generated.txt"
+    accept = f"{call} {validator} generated.txt"
     reject = [
         "printf 'qackage: this is not valid {\\n' > broken.txt",
-        f"if {program} {validator} broken.txt > broken.log 2>&1; then",
+        f"if {call} {validator} broken.txt > broken.log 2>&1; then",
         f'  echo "{program} {validator} accepted a broken file" >&2',
         "  exit 1",
         "fi",
@@ -308,7 +382,7 @@ def _generate_then_validate(program: str, usage: Usage) -> list[Trial]:
     ]  # fmt: skip
 
 
-def _checksum(program: str, usage: Usage) -> Trial | None:
+def _checksum(program: str, usage: Usage, call: str) -> Trial | None:
     """Write the sums of a sample, then check them: for programs whose -c reads sums."""
     check = usage.option("-c", "--check")
     if check is None or not re.search(r"check|verify", check.summary, re.IGNORECASE):
@@ -319,30 +393,134 @@ def _checksum(program: str, usage: Usage) -> Trial | None:
     return Trial(
         key=f"cli:{program}:try:check", program=program, group="check",
         title=f"{program} {flag} verifies the sums it wrote",
-        setup=f"{SAMPLE_SETUP}\n{program} {SAMPLE_FILE} > {SAMPLE_FILE}.sums",
-        command=f"{program} {flag} {SAMPLE_FILE}.sums", tokens=(SAMPLE_FILE,), rank=1,
+        setup=f"{SAMPLE_SETUP}\n{call} {SAMPLE_FILE} > {SAMPLE_FILE}.sums",
+        command=f"{call} {flag} {SAMPLE_FILE}.sums", tokens=(SAMPLE_FILE,), rank=1,
     )  # fmt: skip
 
 
-def _examples(program: str, usage: Usage) -> list[Trial]:
+@dataclass(frozen=True, slots=True)
+class DocumentedExample:
+    """A documented command line that is safe to run as written."""
+
+    arguments: str  # what follows the program's name, as written: "." or "shout hello"
+    feeder: str = ""  # the `echo`/`printf` whose output is piped into the program, as written
+    data: str = ""  # the words the feeder prints
+
+    def command(self, call: str) -> str:
+        runs = f"{call} {self.arguments}".rstrip()
+        return f"{self.feeder} | {runs}" if self.feeder else runs
+
+
+def _pipeline_segments(command: str) -> list[str] | None:
+    """``command`` split at its unquoted pipes; None when the shell would do anything
+    else with it: expand a variable or a glob, redirect, run a list or a subshell."""
+    segments: list[str] = []
+    current = ""
+    index = 0
+    while index < len(command):
+        char = command[index]
+        if char in "'\"":
+            end = command.find(char, index + 1)
+            if end < 0:
+                return None
+            if char == '"' and any(c in command[index + 1 : end] for c in "$`\\"):
+                return None
+            current += command[index : end + 1]
+            index = end + 1
+            continue
+        if char == "|":
+            segments.append(current.strip())
+            current = ""
+        elif char.isspace() or _BARE.match(char):
+            current += char
+        else:
+            return None
+        index += 1
+    segments.append(current.strip())
+    return segments if all(segments) else None
+
+
+def documented_example(example: str, program: str) -> DocumentedExample | None:
+    """The example as something to run: ``program`` with plain arguments, or fed by one
+    ``echo``/``printf`` of literal text through a pipe. None for anything else, and for
+    examples that only ask for help or the version."""
+    segments = _pipeline_segments(example)
+    if segments is None or len(segments) > len(("feeder", "program")):
+        return None
+    try:
+        words = [shlex.split(segment) for segment in segments]
+    except ValueError:
+        return None
+    if words[-1][0] != program or words[-1][1:2] in (["help"], ["--help"], ["-h"], ["--version"], ["-V"], ["version"]):
+        return None
+    arguments = segments[-1].split(None, 1)[1] if len(words[-1]) > 1 else ""
+    if len(segments) == 1:
+        return DocumentedExample(arguments) if arguments else None  # the bare program does nothing to see
+    if words[0][0] not in FEEDERS or len(words[0]) < 2:
+        return None
+    return DocumentedExample(arguments, feeder=segments[0], data=" ".join(words[0][1:]))
+
+
+def _example_title(program: str, example: str) -> str:
+    """The step name shows a short example; one with quotes would read badly once YAML
+    escaped them."""
+    if '"' in example or len(example) > MAX_TITLED_EXAMPLE:
+        return f"{program} runs its documented example"
+    return f"{program} runs its documented example `{example}`"
+
+
+def _examples(program: str, usage: Usage, call: str) -> list[Trial]:
     trials: list[Trial] = []
-    for example in usage.examples:
+    for text in usage.examples:
         if len(trials) >= MAX_EXAMPLES:
             break
-        words = example.split()
-        if not _PLAIN_COMMAND.match(example) or len(words) < 2 or words[0] != program:
+        example = documented_example(text, program)
+        if example is None:
             continue
-        if any(w in ("help", "--help", "-h", "--version", "-V", "version") for w in words[1:2]):
-            continue
-        tokens = tuple(w.lower() for w in re.findall(r"[A-Za-z][A-Za-z0-9]{2,}", " ".join(words[1:])))
+        given = shlex.split(example.arguments)
+        tokens = tuple(w.lower() for w in re.findall(r"[A-Za-z][A-Za-z0-9]{2,}", f"{example.data} {' '.join(given)}"))
+        inputs = (example.data, *given) if example.feeder else tuple(given)
         trials.append(
             Trial(
-                key=f"cli:{program}:example:{len(trials) + 1}", program=program, group=f"example {example}",
-                title=f"{program} runs its documented example `{example}`", setup="", command=example,
-                tokens=tokens, inputs=tuple(words[1:]), rank=0,
+                key=f"cli:{program}:example:{len(trials) + 1}", program=program, group=f"example {text}",
+                title=_example_title(program, text), setup="", command=example.command(call),
+                tokens=tokens, inputs=inputs, rank=0,
             )
         )  # fmt: skip
     return trials
+
+
+def _calculations(program: str, usage: Usage, call: str) -> list[Trial]:
+    """For calculators reading standard input: one expression in each notation; the one
+    the program understands prints its value."""
+    if not _CALCULATOR.search(usage.text):
+        return []
+    if not usage.mentions_stdin and not all(p.optional for p in _first_synopsis(usage)[1]):
+        return []
+    return [
+        Trial(
+            key=f"cli:{program}:try:calculate-{notation}", program=program, group="calculate",
+            title=f"{program} evaluates an expression from standard input",
+            setup=f"echo {shlex.quote(expression)} > {EXPRESSION_FILE}", command=f"{call} < {EXPRESSION_FILE}",
+            inputs=(expression,), rank=1,
+        )
+        for notation, expression in CALCULATIONS
+    ]  # fmt: skip
+
+
+def _sql(program: str, usage: Usage, call: str) -> Trial | None:
+    """For programs that speak SQL: create a table, fill it and query it, statements on
+    standard input, on a new database file when the program takes one."""
+    if not _SQL.search(usage.text):
+        return None
+    database = any(_DATABASE_ARGUMENT.search(p.name) for p in _first_synopsis(usage)[1])
+    target = f" {SAMPLE_DATABASE}" if database else ""
+    setup = "\n".join((f"cat > {QUERY_FILE} <<'SQL'", *SQL_STATEMENTS, "SQL"))
+    return Trial(
+        key=f"cli:{program}:try:sql", program=program, group="sql",
+        title=f"{program} runs SQL statements from standard input", setup=setup,
+        command=f"{call}{target} < {QUERY_FILE}", tokens=SQL_TOKENS, rank=1,
+    )  # fmt: skip
 
 
 def subcommands_to_try(usage: Usage) -> tuple[Subcommand, ...]:
@@ -354,35 +532,49 @@ def needs_own_help(subcommand: Subcommand) -> bool:
     return not subcommand.synopsis
 
 
-def plan_trials(program: str, usage: Usage, subcommand_usage: Mapping[str, Usage | None]) -> tuple[Trial, ...]:
+def plan_trials(
+    program: str, usage: Usage, subcommand_usage: Mapping[str, Usage | None], call: str | None = None
+) -> tuple[Trial, ...]:
     """Every trial worth running for ``program``.
 
     ``subcommand_usage`` holds the parsed ``<program> <sub> --help`` of the subcommands
     probed so far (None when that help failed); a subcommand that needs its own help
-    and is not in it yet gets its trials in a later round.
+    and is not in it yet gets its trials in a later round. ``call`` is how the trials
+    run the program: its name (the default), or its path where the name would run
+    something else (a shell builtin or applet of the same name).
     """
-    trials = _examples(program, usage)
+    call = call or program
+    trials = _examples(program, usage, call)
     if usage.subcommands:
-        trials += _generate_then_validate(program, usage)
+        trials += _generate_then_validate(program, usage, call)
         for subcommand in subcommands_to_try(usage):
             prefix = f"{program} {subcommand.name}"
+            runs = f"{call} {subcommand.name}"
             if not needs_own_help(subcommand):
                 listing = Usage(text=subcommand.summary, options=usage.options)
                 trials += _for_command(
-                    program, prefix, subcommand.name, [subcommand.synopsis], listing, listing.mentions_stdin, rank=1
+                    program, prefix, subcommand.name, [subcommand.synopsis], listing, listing.mentions_stdin, 1, runs
                 )
                 continue
             own = subcommand_usage.get(subcommand.name)
             stdin_hint = bool(_STDIN.search(subcommand.summary)) or (own is not None and own.mentions_stdin)
             if subcommand.name in subcommand_usage or stdin_hint:
                 synopses = _strip_subcommand(own.usages, subcommand.name) if own else []
-                trials += _for_command(program, prefix, subcommand.name, synopses, own or Usage(), stdin_hint, rank=1)
+                trials += _for_command(program, prefix, subcommand.name, synopses, own or Usage(), stdin_hint, 1, runs)
         return tuple(trials)
     if usage.takes_subcommand:
-        return tuple(trials)  # names a COMMAND but lists none: nothing to try blindly
-    special = [t for t in (_roundtrip(program, usage), _checksum(program, usage)) if t is not None]
+        # Names a COMMAND but lists none: nothing to try blindly, unless the COMMAND is one
+        # to run ("nice COMMAND [ARG]..."); a dispatcher rejects `echo` and the trial is dropped.
+        if _runs_commands(usage):
+            trials += _for_command(program, program, "main", usage.usages, usage, False, 2, call)
+        return tuple(trials)
+    special = [
+        t
+        for t in (_roundtrip(program, usage, call), _checksum(program, usage, call), _sql(program, usage, call))
+        if t is not None
+    ] + _calculations(program, usage, call)
     if not special:
-        trials += _for_command(program, program, "main", usage.usages, usage, usage.mentions_stdin, rank=2)
+        trials += _for_command(program, program, "main", usage.usages, usage, usage.mentions_stdin, 2, call)
     return tuple(trials + special)
 
 

@@ -19,6 +19,10 @@ _SUBCOMMAND_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 _HEADING = re.compile(r"^([A-Za-z][A-Za-z0-9 /_-]{0,40}):\s*$")
 _CAPS_HEADING = re.compile(r"^[A-Z][A-Z0-9 /_-]{1,40}$")
 _STDIN = re.compile(r"standard input|\bstdin\b|from input", re.IGNORECASE)
+# "[OPTIONS]", "[flags]", "[long-options]": where options go, not an argument.
+_OPTIONS_WORD = re.compile(r"^(?:long[-_]?)?(?:options?|opts?|flags?|switches)$", re.IGNORECASE)
+# How a synopsis word starts when it is not a literal: an option, a group, a METAVAR, "...".
+_SYNOPSIS_START = re.compile(r"^(?:[\[<{(]|--?[A-Za-z0-9]|--$|[A-Z][A-Z0-9_-]*(?:\.\.\.)?$|\.\.\.|\|)")
 # Subcommands every CLI framework adds; trying them says nothing about the program.
 _BOILERPLATE_COMMANDS = frozenset({"help", "completion", "completions", "version", "man", "docs", "license"})
 
@@ -150,6 +154,35 @@ def _without_program(line: str, program: str) -> str | None:
     return words[1].strip() if len(words) > 1 else ""
 
 
+def _is_prose(text: str) -> bool:
+    """Words of a sentence rather than of a synopsis: punctuation ending a word, or three
+    plain lowercase words in a row ("were specified on"); bracketed groups do not count."""
+    run = 0
+    for word in _top_level_tokens(text):
+        if re.search(r"[^.][.:;,!?]$", word) and not word.endswith("..."):
+            return True
+        if word[0] in "[<{(" or word.startswith("-") or word == "...":
+            run = 0
+            continue
+        run = run + 1 if re.fullmatch(r"[a-z][a-z'-]*", word) else 0
+        if run >= 3:
+            return True
+    return False
+
+
+def _continues_synopsis(text: str) -> bool:
+    """A wrapped usage line goes on with options, groups or METAVARS, never with prose."""
+    tokens = _top_level_tokens(text)
+    return bool(tokens) and bool(_SYNOPSIS_START.match(tokens[0])) and not _is_prose(text)
+
+
+def _usage_rest(line: str, program: str) -> str | None:
+    """The arguments of a usage line naming ``program``; None for other lines and for
+    sentences that merely start with the program's name ("jq is a tool for ...")."""
+    rest = _without_program(line, program)
+    return None if rest is None or _is_prose(rest) else rest
+
+
 def _usage_lines(text: str, sections: Sequence[_Section], program: str) -> list[str]:
     found: list[str] = []
     lines = text.split("\n")
@@ -166,38 +199,61 @@ def _usage_lines(text: str, sections: Sequence[_Section], program: str) -> list[
             stripped = extra.strip()
             if stripped.lower().startswith("or:"):
                 following.append(stripped[3:])
-            elif _indent(extra) > 0 and _without_program(stripped, program) is not None:
+            elif _indent(extra) > 0 and _usage_rest(stripped, program) is not None:
                 following.append(stripped)
-            elif _indent(extra) > 0 and following:
+            elif _indent(extra) > 0 and following and _continues_synopsis(stripped):
                 following[-1] += " " + stripped  # a wrapped usage line
             else:
                 break
         for usage in following:
-            rest = _without_program(usage, program)
+            rest = _usage_rest(usage, program)
             if rest is not None:
                 found.append(rest)
     for section in sections:
-        if section.heading == "synopsis":
+        if section.heading in ("synopsis", "syntax"):
             found += _synopsis_lines(section.lines, program)
+    return found or _leading_synopses(text, program)
+
+
+def _leading_synopses(text: str, program: str) -> list[str]:
+    """Help that opens with bare synopses ("prog [OPTIONS] [--] PROGRAM") and no "Usage:"
+    word: the lines of its first paragraph that name the program and go on with options,
+    groups or METAVARS."""
+    found: list[str] = []
+    for line in text.strip("\n").split("\n"):
+        if not line.strip():
+            break
+        rest = _usage_rest(line, program)
+        if rest is None or (rest and not _continues_synopsis(rest)):
+            return []
+        found.append(rest)
     return found
 
 
 def _synopsis_lines(lines: Sequence[str], program: str) -> list[str]:
-    """A manual page's SYNOPSIS: one usage per line that starts with the program name."""
+    """A manual page's SYNOPSIS: one usage per line that starts with the program name,
+    continued by the lines up to the next break (a break followed by another program's
+    name starts that program's synopsis, which is not ours)."""
     usages: list[str] = []
+    open_usage = False
     for line in lines:
         if not line.strip():
+            open_usage = False
             continue
         rest = _without_program(line, program)
-        if rest is not None:
+        if rest is not None and not _is_prose(rest):
             usages.append(rest)
-        elif usages:
+            open_usage = True
+        elif usages and open_usage and not _is_prose(line.strip()):
             usages[-1] = f"{usages[-1]} {line.strip()}".strip()
+        else:
+            open_usage = False
     return usages
 
 
 def _is_command_section(heading: str) -> bool:
-    return "command" in heading and "option" not in heading
+    # "COMMAND ALIASES" lists other names of the program, not subcommands.
+    return "command" in heading and "option" not in heading and "alias" not in heading
 
 
 def _subcommands(sections: Sequence[_Section]) -> list[Subcommand]:
@@ -216,6 +272,8 @@ def _add_subcommand(found: dict[str, Subcommand], term: str, description: str) -
     names = [n.strip() for n in head.split(",") if n.strip()]
     if not names or not _SUBCOMMAND_NAME.match(names[0]) or names[0] in _BOILERPLATE_COMMANDS:
         return
+    if _is_prose(term) or not (synopsis or description.strip()):
+        return  # a line of a paragraph (or a bare word of one), not "name [ARGS]  what it does"
     found.setdefault(names[0], Subcommand(names[0], synopsis.strip(), description.strip()))
 
 
@@ -267,20 +325,28 @@ def _options(text: str) -> list[OptionSpec]:
     return found
 
 
+def _runs_program(command: str, program: str) -> bool:
+    """The command line starts with ``program`` or pipes into it ("echo '{}' | jq .")."""
+    last = command.rsplit("|", 1)[-1]
+    return _without_program(command, program) is not None or (
+        last != command and _without_program(last, program) is not None
+    )
+
+
 def _examples(sections: Sequence[_Section], text: str, program: str) -> list[str]:
-    """Command lines shown as examples: "$ prog ..." anywhere, and lines starting with
-    the program name inside a section about examples."""
+    """Command lines shown as examples: "$ prog ..." (or "$ ... | prog ...") anywhere,
+    and lines running the program inside a section about examples."""
     found: list[str] = []
     for line in text.split("\n"):
         stripped = line.strip()
-        if stripped.startswith("$ ") and _without_program(stripped[2:], program) is not None:
+        if stripped.startswith("$ ") and _runs_program(stripped[2:], program):
             found.append(stripped[2:].strip())
     for section in sections:
         if "example" not in section.heading:
             continue
         for line in section.lines:
-            stripped = line.strip()
-            if _indent(line) > 0 and _without_program(stripped, program) is not None and not stripped.endswith("\\"):
+            stripped = line.strip().removeprefix("$ ")
+            if _indent(line) > 0 and _runs_program(stripped, program) and not stripped.endswith("\\"):
                 found.append(stripped)
     return list(dict.fromkeys(found))
 
@@ -359,10 +425,13 @@ def positionals(synopsis: str, options: Sequence[OptionSpec] = ()) -> tuple[Posi
             continue
         if not inner or inner.startswith("{") or "|" in inner:
             continue
-        word = inner.split()[0]
         repeated = "..." in inner
-        name = word.replace("...", "").strip("<>[]")
-        if name and re.fullmatch(r"[A-Za-z][\w.-]*", name):
+        if inner.startswith("<") and ">" in inner:
+            # "<jq filter>": one argument named in words.
+            name = "_".join(inner[1 : inner.index(">")].split())
+        else:
+            name = inner.split()[0].replace("...", "").strip("<>[]")
+        if name and re.fullmatch(r"[A-Za-z][\w.-]*", name) and not _OPTIONS_WORD.match(name):
             found.append(Positional(name, optional, repeated))
     return tuple(found)
 
@@ -411,10 +480,11 @@ def _macro_words(arguments: str) -> list[str]:
                     index += 1
             words.append(word)
         else:
-            end = arguments.find(" ", index)
-            end = len(arguments) if end < 0 else end
-            words.append(arguments[index:end])
-            index = end
+            start = index
+            while index < len(arguments) and arguments[index] != " ":
+                # An escape ("\ " is a space that does not split) belongs to the word.
+                index += 2 if arguments[index] == "\\" else 1
+            words.append(arguments[start:index])
     return words
 
 

@@ -25,11 +25,30 @@ from funckit import (
 
 from qackage.build import RepositoryBuild
 from qackage.model import Candidate, CheckKind, Daemon, DocKind, Document, Executable, Facts, ProbeResult
-from qackage.propose.cli_checks import CliProposer, help_key, man_key, subcommand_help_key
-from qackage.propose.cli_trials import SAMPLE_TEXT, TrialStyle, judge, plan_trials
+from qackage.propose.cli_checks import (
+    MAN_EXAMPLE_BYTES,
+    MAN_HEAD_BYTES,
+    CliProposer,
+    help_key,
+    invocation,
+    man_key,
+    manual_page,
+    subcommand_help_key,
+    which_key,
+)
+from qackage.propose.cli_trials import (
+    SAMPLE_TEXT,
+    DocumentedExample,
+    TrialStyle,
+    documented_example,
+    judge,
+    plan_trials,
+)
 from qackage.propose.cli_usage import Positional, man_to_text, parse_help, positionals
 from qackage.propose.expect import ExpectKind, assertion_script, expectation_for
 from qackage.propose.observe import NONDETERMINISTIC_MARK, NONDETERMINISTIC_STATUS, Observation, observed, twice
+from qackage.propose.templates import render
+from qackage.validate.probe import PROBE_OUTPUT_BYTES
 
 HELLO_HELP = """\
 Usage: hello [--version] [--help] COMMAND [ARGS]
@@ -153,11 +172,112 @@ def test_help_and_manual_merge_without_duplicates() -> None:
         ("[-h] [--separator SEPARATOR] [text ...]", (Positional("text", optional=True, repeated=True),)),
         ("<pattern> [<file>...]", (Positional("pattern"), Positional("file", optional=True, repeated=True))),
         ("[--version] [--help] {a,b} ...", ()),
+        ("[options] <jq filter> [file...]", (Positional("jq_filter"), Positional("file", True, True))),
+        ("[OPTION...] [FILE...]", (Positional("FILE", optional=True, repeated=True),)),
+        ("[ -hlwsqv ] [long-options] [  file ... ]", (Positional("file", optional=True, repeated=True),)),
     ],
 )
 def test_positionals_skip_options_and_their_arguments(synopsis: str, expected: tuple[Positional, ...]) -> None:
     options = parse_help("  -o FILE  write to FILE\n", "x").options
     assert positionals(synopsis, options) == expected
+
+
+GZIP_MAN = r""".TH GZIP 1
+.SH NAME
+gzip, gunzip \- compress or expand files
+.SH SYNOPSIS
+.B gzip
+.RB [ " \-cdfhklLnNrtvV19 " ]
+.RB [ \-S\ suffix ]
+[
+.I "name \&..."
+]
+.br
+.B gunzip
+.RB [ " \-cfhklLnNrtvV " ]
+[
+.I "name \&..."
+]
+.SH DESCRIPTION
+.B gzip
+reduces the size of the named files.
+.SH DIAGNOSTICS
+.TP
+Usage: gzip [\-cdfhklLnNrtvV19] [\-S suffix] [file ...]
+Invalid options were specified on the command line.
+"""
+
+
+def test_usage_lines_end_where_prose_or_another_program_begins() -> None:
+    text = man_to_text(GZIP_MAN)
+    gzip_usage = parse_help(text, "gzip")
+    assert gzip_usage.usages == (
+        "[-cdfhklLnNrtvV19] [-S suffix] [file ...]",
+        "[ -cdfhklLnNrtvV19 ] [-S suffix] [ name ... ]",
+    )
+    assert not gzip_usage.takes_subcommand  # "the command line" in a sentence names no COMMAND
+    assert parse_help(text, "gunzip").usages == ("[ -cfhklLnNrtvV ] [ name ... ]",)
+
+
+def test_help_opening_with_bare_synopses_has_usages() -> None:
+    help_text = "runner [OPTIONS] [--] PROGRAM [ARGUMENTS]\nrunner --version\n\nOptions:\n  --x=B  use B\n"
+    assert parse_help(help_text, "runner").usages == ("[OPTIONS] [--] PROGRAM [ARGUMENTS]", "--version")
+    banner = "jq - commandline JSON processor [version 1.6]\n\nSome of the options include:\n  -c  compact\n"
+    assert parse_help(banner, "jq").usages == ()
+    assert parse_help("jq is a tool for processing JSON inputs\n", "jq").usages == ()
+
+
+ALIASES_MAN = r""".TH XZ 1
+.SH "COMMAND ALIASES"
+.B unxz
+is equivalent to
+.BR "xz \-\-decompress" .
+.SH "META-COMMANDS"
+The interactive interpreter offers a set of meta-commands that are
+used in the shell to control the output, and that work on attached
+databases (such as rebuilding indices).
+.SH OPTIONS
+.TP
+.BI \-cmd\  command
+run command before reading stdin
+"""
+
+
+def test_prose_and_aliases_are_not_subcommands() -> None:
+    usage = parse_help(man_to_text(ALIASES_MAN), "xz")
+    assert usage.subcommands == ()
+    assert not usage.takes_subcommand
+    # An escaped space joins a macro's words instead of vanishing ("-cmdommand").
+    cmd = usage.option("-cmd")
+    assert cmd is not None and cmd.argument == "command"
+
+
+def test_examples_include_text_piped_into_the_program() -> None:
+    help_text = "Usage: jq [options] <jq filter> [file...]\n\nExample:\n\t$ echo '{\"foo\": 0}' | jq .\n"
+    assert parse_help(help_text, "jq").examples == ("echo '{\"foo\": 0}' | jq .",)
+
+
+def test_the_untranslated_manual_page_is_read() -> None:
+    pages = tuple(
+        Document(path, DocKind.MAN, section="1", topic="xz")
+        for path in ("usr/share/man/de/man1/xz.1.gz", "usr/share/man/man1/xz.1.gz", "usr/share/man/fr/man1/xz.1.gz")
+    )
+    analysis = analysis_with(Facts(documents=pages), name="xz")
+    assert manual_page(analysis, "xz") == "/usr/share/man/man1/xz.1.gz"
+    translated = analysis_with(Facts(documents=pages[:1]), name="xz")
+    assert manual_page(translated, "xz") == "/usr/share/man/de/man1/xz.1.gz"
+
+
+def test_the_manual_probe_keeps_the_beginning_and_the_examples(tmp_path: Path) -> None:
+    middle = "".join(f"filler line {n} of the long description\n" for n in range(200))
+    roff = f".TH LONG 1\n.SH NAME\nlong \\- a tool\n.SH DESCRIPTION\n{middle}.SH EXAMPLES\nlong --shout hi\n"
+    (tmp_path / "long.1.gz").write_bytes(gzip.compress(roff.encode()))
+    script = render("func-probe-man.sh.j2", path=str(tmp_path / "long.1.gz"), head_bytes=200, example_bytes=100)
+    ran = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True)
+    assert ran.stdout.startswith(".TH LONG 1\n.SH NAME\n")
+    assert "filler line 199" not in ran.stdout
+    assert ran.stdout.endswith(".SH EXAMPLES\nlong --shout hi\n")
+    assert MAN_HEAD_BYTES + MAN_EXAMPLE_BYTES < PROBE_OUTPUT_BYTES  # what the probe prints, it keeps whole
 
 
 # --------------------------------------------------------------------------- trials
@@ -209,6 +329,148 @@ def test_checksum_tools_check_the_sums_they_wrote() -> None:
 def test_hosts_and_output_files_are_never_invented() -> None:
     usage = parse_help("Usage: fetcher [-v] URL OUTPUT\n", "fetcher")
     assert plan_trials("fetcher", usage, {}) == ()
+
+
+@pytest.mark.parametrize(
+    ("example", "expected"),
+    [
+        ("jq .", DocumentedExample(".")),
+        ("jq '.foo | length' data.json", DocumentedExample("'.foo | length' data.json")),
+        ("echo '{\"foo\": 0}' | jq .", DocumentedExample(".", "echo '{\"foo\": 0}'", '{"foo": 0}')),
+        ("printf 'a\\nb\\n' | jq -R .", DocumentedExample("-R .", "printf 'a\\nb\\n'", "a\\nb\\n")),
+        ("cat data.json | jq .", None),  # reads a file the example does not provide
+        ("echo $HOME | jq .", None),
+        ('echo "$HOME" | jq .', None),
+        ("echo 1 | jq . > out.json", None),
+        ("echo 1; jq .", None),
+        ("echo 1 || jq .", None),
+        ("echo 1 | jq . | sort", None),
+        ("jq . *.json", None),
+        ("jq `id`", None),
+        ("echo 'unclosed | jq .", None),
+        ("echo '[3, 1]' | jq", DocumentedExample("", "echo '[3, 1]'", "[3, 1]")),
+        ("jq --help", None),
+        ("jq", None),
+        ("gojq .", None),
+    ],
+)
+def test_documented_examples_run_only_as_written(example: str, expected: DocumentedExample | None) -> None:
+    assert documented_example(example, "jq") == expected
+
+
+JQ_HELP = """\
+Usage:\tjq [options] <jq filter> [file...]
+
+The simplest filter is ., which copies jq's input to its output.
+
+Example:
+
+\t$ echo '{"foo": 0}' | jq .
+\t{
+\t\t"foo": 0
+\t}
+"""
+
+
+def test_documented_pipelines_become_trials() -> None:
+    (trial,) = plan_trials("jq", parse_help(JQ_HELP, "jq"), {})  # a filter program is never invented
+    assert trial.command == "echo '{\"foo\": 0}' | jq ."
+    assert trial.title == "jq runs its documented example"  # quotes read badly in a YAML step name
+    judged = judge(trial, Observation(0, '{\n  "foo": 0\n}\n', ""), version="1.7.1-r0")
+    assert judged is not None and judged.score == 2
+    assert judged.expectation is not None and judged.expectation.kind is ExpectKind.EXACT_TEXT
+    (by_path,) = plan_trials("jq", parse_help(JQ_HELP, "jq"), {}, "/usr/bin/jq")
+    assert by_path.command == "echo '{\"foo\": 0}' | /usr/bin/jq ."
+
+
+CALC_HELP = "usage: calc [options] [file ...]\n\nAn arbitrary precision calculator reading standard input.\n"
+
+
+def test_calculators_are_given_an_expression_in_each_notation() -> None:
+    trials = {t.key: t for t in plan_trials("calc", parse_help(CALC_HELP, "calc"), {})}
+    assert set(trials) == {"cli:calc:try:calculate-infix", "cli:calc:try:calculate-postfix"}
+    infix = trials["cli:calc:try:calculate-infix"]
+    assert (infix.setup, infix.command) == ("echo '(2+3)*7' > expression.txt", "calc < expression.txt")
+    assert trials["cli:calc:try:calculate-postfix"].setup == "echo '2 3 + 7 * p' > expression.txt"
+    judged = judge(infix, Observation(0, "35\n", ""), version="1.07.1-r0")
+    assert judged is not None and judged.expectation == expectation_for("35\n", version="1.07.1-r0")
+    assert judge(infix, Observation(0, "", "(standard_in) 1: syntax error\n"), version="1-r0") is None
+    # A calculator that needs its expression as an argument is left alone.
+    needs_argument = parse_help("usage: calc EXPRESSION\n\nA calculator.\n", "calc")
+    assert not any("calculate" in t.key for t in plan_trials("calc", needs_argument, {}))
+
+
+SQL_HELP = """\
+Usage: sqlite3 [OPTIONS] FILENAME [SQL]
+FILENAME is the name of an SQLite database. A new database is created
+if the file does not previously exist.
+OPTIONS include:
+   -bail                stop after hitting an error
+   -cmd COMMAND         run "COMMAND" before reading stdin
+"""
+
+
+def test_sql_shells_run_statements_on_a_new_database(tmp_path: Path) -> None:
+    (trial,) = plan_trials("sqlite3", parse_help(SQL_HELP, "sqlite3"), {})
+    assert trial.command == "sqlite3 sample.db < query.sql"
+    assert trial.setup.startswith("cat > query.sql <<'SQL'\nCREATE TABLE fruit")
+    assert trial.tokens == ("apple", "pear")
+    # The setup is a here-document the shell reads whole (it writes the statements).
+    subprocess.run(["sh", "-ec", trial.setup], cwd=tmp_path, check=True)
+    assert (tmp_path / "query.sql").read_text().splitlines()[-1].startswith("SELECT name, amount * 2")
+    (plain,) = plan_trials("sqlsh", parse_help("Usage: sqlsh [-v]\n\nRun SQL read from stdin.\n", "sqlsh"), {})
+    assert plain.command == "sqlsh < query.sql"
+
+
+def test_wrappers_are_given_a_command_to_run() -> None:
+    runner = parse_help("runner [OPTIONS] [--] PROGRAM [ARGUMENTS]\nrunner --help\n", "runner")
+    (trial,) = plan_trials("runner", runner, {})
+    assert trial.command == "runner -- echo 'Hello Wolfi'"
+    assert trial.title == "runner runs a command it is given"
+    judged = judge(trial, Observation(0, "Hello Wolfi\n", ""), version="1.14.10-r0")
+    assert judged is not None and judged.score == 1  # it echoes, through the program under test
+    nicer = {t.key: t for t in plan_trials("nicer", parse_help("Usage: nicer COMMAND [ARG]...\n", "nicer"), {})}
+    assert nicer["cli:nicer:try:main-command"].command == "nicer echo 'Hello Wolfi'"
+
+
+FILE_HELP = """\
+Usage: file [OPTION...] [FILE...]
+Determine type of FILEs.
+
+  -z, --uncompress           try to look inside compressed files
+  -c, --checking-printout    print the parsed form of the magic file
+  -d, --debug                print debugging messages
+"""
+
+
+def test_round_trips_need_options_that_say_they_decompress() -> None:
+    trials = {t.key: t for t in plan_trials("file", parse_help(FILE_HELP, "file"), {})}
+    assert "cli:file:try:roundtrip" not in trials
+    assert trials["cli:file:try:main-arg"].command == "file sample.txt"  # the usual trials instead
+    man_style = parse_help("Usage: packer [FILE]...\nCompress FILEs.\n\n  -d, --decompress\n", "packer")
+    (roundtrip,) = plan_trials("packer", man_style, {}, "/usr/bin/packer")
+    assert "/usr/bin/packer -d < sample.txt.packed > unpacked.txt" in roundtrip.command
+    assert roundtrip.title == "packer round-trips a sample losslessly"
+
+
+@pytest.mark.parametrize(
+    ("path", "which", "status", "expected"),
+    [
+        ("usr/bin/xz", "xz", 0, "/usr/bin/xz"),  # an applet of the shell: call the package's file
+        ("usr/bin/xz", "/usr/bin/xz", 0, "xz"),
+        ("bin/gzip", "/usr/bin/gzip", 0, "gzip"),  # the same file through the merged /usr
+        ("usr/bin/xz", "/usr/local/bin/xz", 0, "/usr/bin/xz"),  # another file earlier on PATH
+        ("usr/bin/xz", "", 1, "/usr/bin/xz"),
+    ],
+)
+def test_steps_call_programs_by_name_only_where_that_runs_the_package(
+    path: str, which: str, status: int, expected: str
+) -> None:
+    name = path.rsplit("/", 1)[-1]
+    executable = Executable(path, name, on_path=True, elf=True)
+    seen = {which_key(name): result(which_key(name), which + "\n", exit_code=status)}
+    assert invocation(executable, seen) == expected
+    assert invocation(executable, {}) is None
 
 
 def test_judging_keeps_derived_output_and_drops_complaints() -> None:
@@ -274,12 +536,20 @@ def _hello_facts(**changes: object) -> Facts:
     return Facts(executables=(executable,), **changes)  # type: ignore[arg-type]
 
 
+def _found(program: str, path: str) -> dict[str, ProbeResult]:
+    """The which probe's answer: the shell runs ``path`` for ``program``."""
+    return {which_key(program): result(which_key(program), path + "\n")}
+
+
 def test_rounds_help_first_then_trials() -> None:
     analysis = analysis_with(_hello_facts(), name="hello", version="2.12.1-r1")
     proposer = CliProposer()
     first = proposer.probes(analysis, {})
-    assert [c.key for c in first] == [help_key("hello")]
+    assert [c.key for c in first] == [help_key("hello"), which_key("hello")]
+    assert "/usr/bin/hello" in first[0].script  # help comes from the package's own file
     seen = {help_key("hello"): result(help_key("hello"), HELLO_HELP)}
+    assert not any(":try:" in c.key for c in proposer.probes(analysis, seen))  # how to call it is not known yet
+    seen |= _found("hello", "/usr/bin/hello")
     second = {c.key for c in proposer.probes(analysis, seen)}
     assert {"cli:hello:try:greet-arg", "cli:hello:try:upper-stdin"} <= second
 
@@ -289,10 +559,11 @@ def test_manual_pages_are_read_when_shipped() -> None:
     facts = Facts(executables=(Executable("usr/bin/greeter", "greeter", True, False, "/bin/sh"),), documents=(page,))
     analysis = analysis_with(facts, name="greeter")
     keys = [c.key for c in CliProposer().probes(analysis, {})]
-    assert keys == [help_key("greeter"), man_key("greeter")]
+    assert keys == [help_key("greeter"), which_key("greeter"), man_key("greeter")]
     seen = {
         help_key("greeter"): result(help_key("greeter"), "", exit_code=1),
         man_key("greeter"): result(man_key("greeter"), GREETER_MAN),
+        **_found("greeter", "/usr/bin/greeter"),
     }
     wanted = {c.key for c in CliProposer().probes(analysis, seen)}
     assert {"cli:greeter:example:1", "cli:greeter:try:shout-arg"} <= wanted
@@ -306,6 +577,7 @@ def test_daemons_are_left_to_the_daemon_checks() -> None:
 def test_candidates_assert_only_agreeing_observations() -> None:
     analysis = analysis_with(_hello_facts(), name="hello", version="2.12.1-r1")
     seen: dict[str, ProbeResult] = {
+        **_found("hello", "/usr/bin/hello"),
         help_key("hello"): result(help_key("hello"), HELLO_HELP),
         "cli:hello:try:greet-arg": result("cli:hello:try:greet-arg", "Hello, wolfi!\n"),
         "cli:hello:try:greet-flag": result(
@@ -472,3 +744,49 @@ def test_validator_checks_what_the_generator_wrote(fixture_repo: RepositoryBuild
     lenient = CFGTOOL.replace(b"exit 1; fi", b"exit 0; fi")
     _assert_kills(fixture_repo, rewrite(apk, tmp_path / "lenient.apk", replace_file("usr/bin/cfgtool", lenient)),
                   candidates, tmp_path / "lenient")  # fmt: skip
+
+
+# A calculator named like one of busybox's applets: the fixture's busybox sh runs its own
+# applet for `bc`, so only a step calling the package's file by path tests the package.
+SHADOWED_BC = b"""#!/bin/sh
+case "$1" in
+--help|-h) echo "usage: bc [FILE]..."; echo "A calculator: reads expressions from standard input." ;;
+*) read -r expression; echo "$((expression))" ;;
+esac
+"""
+
+
+def test_programs_the_shell_shadows_are_called_by_path(fixture_repo: RepositoryBuild, tmp_path: Path) -> None:
+    apk = synthetic_package(tmp_path, "bc", {"usr/bin/bc": (SHADOWED_BC, 0o755)}, depends="busybox")
+    candidates, seen = _propose(fixture_repo, apk, tmp_path / "cache")
+    assert seen[which_key("bc")].stdout.strip() == "bc", "the fixture shell no longer prefers its applets"
+    assert [c.step.name for c in candidates] == ["bc evaluates an expression from standard input"], outputs(
+        seen, "cli:"
+    )
+    script = candidates[0].step.runs or ""
+    assert "out=$(/usr/bin/bc < expression.txt)" in script and 'test "$out" = 35' in script
+    assert prove(fixture_repo, apk, candidates, tmp_path / "good").passed
+    silent = rewrite(apk, tmp_path / "silent.apk", replace_file("usr/bin/bc", b"#!/bin/sh\nexit 0\n"))
+    _assert_kills(fixture_repo, silent, candidates, tmp_path / "silent")
+
+
+SHOUTER = b"""#!/bin/sh
+case "$1" in
+--help|-h) printf 'Usage: shouter [-v]\\n\\nExample:\\n  $ echo '"'"'hello there'"'"' | shouter\\n' ;;
+*) tr a-z A-Z ;;
+esac
+"""
+
+
+def test_documented_pipelines_run_in_the_sandbox(fixture_repo: RepositoryBuild, tmp_path: Path) -> None:
+    apk = synthetic_package(tmp_path, "shouter", {"usr/bin/shouter": (SHOUTER, 0o755)}, depends="busybox")
+    candidates, seen = _propose(fixture_repo, apk, tmp_path / "cache")
+    names = [c.step.name for c in candidates]
+    assert names[0] == "shouter runs its documented example `echo 'hello there' | shouter`", outputs(seen, "cli:")
+    script = candidates[0].step.runs or ""
+    assert "out=$(echo 'hello there' | shouter)" in script and "'HELLO THERE'" in script
+    assert prove(fixture_repo, apk, candidates[:1], tmp_path / "good").passed
+    copying = rewrite(
+        apk, tmp_path / "cat.apk", replace_file("usr/bin/shouter", SHOUTER.replace(b"tr a-z A-Z", b"cat"))
+    )
+    _assert_kills(fixture_repo, copying, candidates[:1], tmp_path / "cat")
