@@ -3,13 +3,17 @@
 A full C parser is not needed: a library's public header declares its functions as
 plain statements. Comments and preprocessor lines go, statements split at ";", and
 those shaped like ``RETURN NAME(PARAMETERS)`` are prototypes. Export macros
-(``FOO_API``, ``FOO_EXTERN``) and attributes are dropped from the return type.
+(``FOO_API``, ``FOO_EXTERN``) and attributes are dropped from the return type. Two
+older portable shapes are read too: a return type wrapped in an export macro
+(``API(const char *) name(void)``) and parameters wrapped for pre-ANSI compilers
+(``name OF((void))``). Simple typedefs (``typedef char XML_LChar``) resolve result types.
 """
 
 from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 _BLOCK_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
@@ -17,6 +21,11 @@ _LINE_COMMENT = re.compile(r"//[^\n]*")
 _ATTRIBUTE = re.compile(r"__attribute__\s*\(\((?:[^()]|\([^()]*\))*\)\)|__declspec\s*\([^()]*\)")
 _PROTOTYPE = re.compile(r"^(?P<returns>[A-Za-z_][\w\s*]*?)\s*\b(?P<name>[A-Za-z_]\w*)\s*\((?P<parameters>[^()]*)\)$")
 _MACRO_WORD = re.compile(r"^[A-Z][A-Z0-9_]+$")
+# ``XMLPARSEAPI(const XML_LChar *) XML_ExpatVersion(void)``: the macro expands to the return type.
+_MACRO_RETURN = re.compile(r"^(?P<macro>[A-Z][A-Z0-9_]*)\s*\((?P<returns>[^()]*)\)\s*(?P<rest>[A-Za-z_]\w*\s*\(.*\))$")
+# ``zlibVersion OF((void))``: a K&R-compatibility macro that expands to its inner parentheses.
+_OLD_STYLE_PARAMETERS = re.compile(r"\bOF\s*\(\s*\((?P<parameters>.*)\)\s*\)$")
+_TYPEDEF = re.compile(r"^typedef (?P<type>[A-Za-z_][\w\s*]*?)\s*\b(?P<name>[A-Za-z_]\w*)$")
 _DROPPED_WORDS = frozenset({"extern", "__extension__", "__inline", "__restrict", "restrict", "register"})
 # Names that announce side effects or lifecycle steps: never called blindly.
 _UNSAFE_NAME = re.compile(
@@ -99,6 +108,35 @@ def _statements(text: str) -> list[str]:
     return [" ".join(part.split()) for part in text.split(";")]
 
 
+def _unwrap_macros(statement: str) -> str:
+    """``statement`` with a macro-wrapped return type or parameter list written out plainly."""
+    statement = _OLD_STYLE_PARAMETERS.sub(r"(\g<parameters>)", statement)
+    wrapped = _MACRO_RETURN.match(statement)
+    if wrapped:
+        statement = f"{wrapped.group('returns')} {wrapped.group('rest')}"
+    return statement
+
+
+def typedefs(text: str) -> dict[str, str]:
+    """Plain type aliases ``text`` declares (``typedef char XML_LChar``), normalised.
+
+    When preprocessor branches define one name several ways, the last one wins: headers
+    usually put the default (the ``#else`` branch) last, and the compile-and-run probe
+    confirms the guess before any step relies on it."""
+    found: dict[str, str] = {}
+    for statement in _statements(text):
+        match = _TYPEDEF.match(statement.strip().lstrip("}").strip())
+        if match and not match.group("type").startswith(("struct", "union", "enum")):
+            found[match.group("name")] = _normalise_type(match.group("type"))
+    return found
+
+
+def resolve_type(text: str, aliases: Mapping[str, str]) -> str:
+    """``text`` (a normalised type) with the words that are ``aliases`` replaced by what they name."""
+    words = [aliases.get(word, word) for word in text.split()]
+    return _normalise_type(" ".join(words))
+
+
 def prototypes(text: str, header: str) -> tuple[Prototype, ...]:
     """The functions ``text`` (a header's source) declares."""
     found: list[Prototype] = []
@@ -106,7 +144,7 @@ def prototypes(text: str, header: str) -> tuple[Prototype, ...]:
         statement = _ATTRIBUTE.sub(" ", raw_statement).strip().lstrip("}").strip()
         if not statement or "{" in statement or "=" in statement or statement.startswith(("typedef", "static")):
             continue
-        match = _PROTOTYPE.match(" ".join(statement.split()))
+        match = _PROTOTYPE.match(_unwrap_macros(" ".join(statement.split())))
         if not match:
             continue
         returns = _normalise_type(match.group("returns"))
@@ -118,10 +156,11 @@ def prototypes(text: str, header: str) -> tuple[Prototype, ...]:
     return tuple(found)
 
 
-def callable_as_sample(prototype: Prototype) -> Call | None:
+def callable_as_sample(prototype: Prototype, aliases: Mapping[str, str] | None = None) -> Call | None:
     """How to call ``prototype`` in a test, or None when no call is obviously harmless:
-    no arguments, or one C string, returning a string or a number."""
-    result = _RESULT_TYPES.get(prototype.returns)
+    no arguments, or one C string, returning a string or a number. ``aliases`` are the
+    typedefs of the headers read, to see through ``const XML_LChar *``."""
+    result = _RESULT_TYPES.get(resolve_type(prototype.returns, aliases or {}))
     if result is None or prototype.name.startswith("_") or _UNSAFE_NAME.search(prototype.name):
         return None
     informative = 1 if _INFORMATIVE_NAME.search(prototype.name) else 0

@@ -26,7 +26,7 @@ from qackage.model import (
     ProbeResult,
     Step,
 )
-from qackage.propose.c_prototypes import Call, ResultKind, callable_as_sample, prototypes
+from qackage.propose.c_prototypes import Call, ResultKind, callable_as_sample, prototypes, typedefs
 from qackage.propose.expect import Expectation, ExpectKind, assertion_script, expectation_for
 from qackage.propose.observe import mentions_version, observed, twice
 from qackage.propose.templates import render
@@ -130,13 +130,16 @@ def calls_to_try(analysis: Analysis, seen: Mapping[str, ProbeResult]) -> tuple[C
     if result is None or not result.ok:
         return ()
     include_names = {"/" + h.path: h.include_name for h in analysis.facts.headers}
+    texts = read_headers(result.stdout)
+    # A result type is often an alias declared in a sibling header (expat_external.h).
+    aliases = {name: kind for text in texts.values() for name, kind in typedefs(text).items()}
     found: dict[str, Call] = {}
-    for path, text in read_headers(result.stdout).items():
+    for path, text in texts.items():
         header = include_names.get(path)
         if header is None:
             continue
         for prototype in prototypes(text, header):
-            call = callable_as_sample(prototype)
+            call = callable_as_sample(prototype, aliases)
             if call is not None:
                 found.setdefault(prototype.name, call)
     ranked = sorted(found.values(), key=lambda c: (-c.score, c.prototype.name))
@@ -237,7 +240,8 @@ class LibraryProposer:
         headers = headers_to_read(analysis)
         link = linkage(analysis)
         if headers and link is not None:
-            paths = ["/" + h.path for h in headers]
+            # Best header last: when the headers outgrow the probe's output, its end is what is kept.
+            paths = ["/" + h.path for h in reversed(headers)]
             script = render("func-probe-headers.sh.j2", paths=paths, mark=_HEADER_MARK, limit=HEADER_BYTES)
             commands.append(ProbeCommand(HEADERS_KEY, script))
             for call in calls_to_try(analysis, seen):

@@ -51,6 +51,9 @@ UNSAFE_NAMES = (
     r"request|fetch|download|upload|install|kill|exit|quit|main|cli|shell|serve|start|stop|listen|input|"
     r"prompt|sleep|wait|seed|random|uuid|now|time|today"
 )
+# Argument-free functions worth calling blindly: names that read as pure queries.
+QUERY_NAME = r"^(?:get_)?(?:[a-z]+_)?(?:id|name|version|codename|like|info)$"
+_QUERY_PREFERENCE = {"id": 0, "name": 1, "version": 2}
 TEXT_PARAMETER = r"^(text|s|string|value|name|title|data|word|words|line|source|content|message|msg|query|label|raw)$"
 _SKIPPED_MODULES = re.compile(r"^(tests?|testing|docs?|examples?|setup|conftest|benchmarks?)$|^_")
 _IDENTIFIER = re.compile(r"^[A-Za-z_]\w*$")
@@ -85,6 +88,7 @@ def _python_probe(analysis: Analysis, version: str | None, modules: Sequence[Pyt
         "sample": SAMPLE,
         "unsafe": UNSAFE_NAMES,
         "text_parameter": TEXT_PARAMETER,
+        "query_name": QUERY_NAME,
         "mark": PYTHON_MARK,
     }
     script = render("func-py-introspect.sh.j2", python=interpreter(version), wanted=repr(json.dumps(wanted)))
@@ -194,6 +198,28 @@ def _python_call_candidate(report: PythonReport, version: str | None, targets: t
     return None
 
 
+def _python_query_candidate(report: PythonReport, version: str | None, targets: tuple[str, ...]) -> Candidate | None:
+    """Repeat an argument-free query; its value may describe the host, so the step checks
+    only what the probe saw on every run: non-empty text, the same twice."""
+    # The most identifying names first: id() says more about a broken copy than codename().
+    ranked = sorted(
+        report.queries, key=lambda q: (_QUERY_PREFERENCE.get(q.function, len(_QUERY_PREFERENCE)), q.function)
+    )
+    for query in ranked:
+        if not (_IDENTIFIER.match(query.function) and re.fullmatch(r"[\w.]+", query.module)):
+            continue
+        script = render(
+            "func-py-query.sh.j2", python=interpreter(version), module=query.module, function=query.function
+        )
+        return Candidate(
+            step=Step(name=f"Calls {query.module}.{query.function}() twice for the same text", runs=script),
+            kind=CheckKind.FUNCTIONAL,
+            rationale=f"probed twice in the sandbox: {query.function}() returned the same non-empty str",
+            targets=targets,
+        )
+    return None
+
+
 # --------------------------------------------------------------------------- Perl candidates
 
 
@@ -252,8 +278,10 @@ class ModuleProposer:
             if imports is not None:
                 found.append(imports)
             targets = _targets({m.name for m in report.modules}, packages)
-            functional = _doctest_candidate(report, version, targets) or _python_call_candidate(
-                report, version, targets
+            functional = (
+                _doctest_candidate(report, version, targets)
+                or _python_call_candidate(report, version, targets)
+                or _python_query_candidate(report, version, targets)
             )
             if functional is not None:
                 found.append(functional)

@@ -48,10 +48,20 @@ class ObservedCall:
 
 
 @dataclass(frozen=True, slots=True)
+class ObservedQuery:
+    """An argument-free function that returned the same non-empty text twice; what it
+    returned may describe the host, so only that shape is recorded."""
+
+    module: str
+    function: str
+
+
+@dataclass(frozen=True, slots=True)
 class PythonReport:
     modules: tuple[PythonModuleReport, ...]
     doctests: tuple[DocExamples, ...]
     calls: tuple[ObservedCall, ...]
+    queries: tuple[ObservedQuery, ...] = ()
 
 
 def _text(value: Any) -> str:
@@ -104,7 +114,12 @@ def read_python_report(stdout: str) -> PythonReport | None:
         for c in _records(data.get("calls"))
         if _text(c.get("name")) and _text(c.get("result"))
     )
-    return PythonReport(modules, doctests, calls)
+    queries = tuple(
+        ObservedQuery(_text(q.get("module")), _text(q.get("name")))
+        for q in _records(data.get("queries"))
+        if _text(q.get("module")) and _text(q.get("name"))
+    )
+    return PythonReport(modules, doctests, calls, queries)
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,7 @@ from qackage.model import (
     ProbeResult,
     SharedLibrary,
 )
-from qackage.propose.c_prototypes import Prototype, ResultKind, callable_as_sample, prototypes
+from qackage.propose.c_prototypes import Prototype, ResultKind, callable_as_sample, prototypes, typedefs
 from qackage.propose.library_checks import (
     CTYPES_KEY,
     DLOPEN_KEY,
@@ -99,6 +99,52 @@ def test_only_harmless_calls_are_made() -> None:
     assert escape is not None and escape.expression == 'foo_escape("wolfi")' and escape.result is ResultKind.STRING
     assert version is not None and count is not None and calls["foo_hash"] is not None
     assert escape.score > version.score > count.score
+
+
+# The shapes of expat.h and zlib.h: a macro around the return type, a macro around the
+# parameters, and result types spelled through typedefs chosen by preprocessor branches.
+EXPAT_LIKE_EXTERNAL = """\
+#ifdef XML_UNICODE
+typedef wchar_t XML_LChar;
+#else
+typedef char XML_LChar;
+#endif
+"""
+EXPAT_LIKE = """\
+#define XMLPARSEAPI(type) extern type
+/* Returns a string describing the version. */
+XMLPARSEAPI(const XML_LChar *)
+XML_ExpatVersion(void);
+XMLPARSEAPI(void)
+XML_SetUserData(XML_Parser parser, void *userData);
+"""
+ZLIB_LIKE = """\
+#define OF(args) args
+typedef unsigned long uLong;
+ZEXTERN const char * ZEXPORT zlibVersion OF((void));
+ZEXTERN uLong ZEXPORT zlibCompileFlags OF((void));
+ZEXTERN int ZEXPORT deflateInit2 OF((z_streamp strm,
+                                     int  level));
+"""
+
+
+def test_a_return_type_inside_an_export_macro_is_read() -> None:
+    found = {p.name: p for p in prototypes(EXPAT_LIKE, "expat.h")}
+    assert found["XML_ExpatVersion"] == Prototype("XML_ExpatVersion", "const XML_LChar *", (), "expat.h")
+    assert found["XML_SetUserData"].returns == "void"
+    assert typedefs(EXPAT_LIKE_EXTERNAL) == {"XML_LChar": "char"}  # the default branch, written last
+    version = callable_as_sample(found["XML_ExpatVersion"], typedefs(EXPAT_LIKE_EXTERNAL))
+    assert version is not None and version.result is ResultKind.STRING
+    assert callable_as_sample(found["XML_ExpatVersion"]) is None  # without the typedef the type is unknown
+
+
+def test_parameters_inside_an_old_style_macro_are_read() -> None:
+    found = {p.name: p for p in prototypes(ZLIB_LIKE, "zlib.h")}
+    assert found["zlibVersion"] == Prototype("zlibVersion", "const char *", (), "zlib.h")
+    assert found["deflateInit2"].parameters == ("z_streamp strm", "int level")
+    flags = callable_as_sample(found["zlibCompileFlags"], typedefs(ZLIB_LIKE))
+    assert flags is not None and flags.result is ResultKind.UNSIGNED
+    assert callable_as_sample(found["deflateInit2"], typedefs(ZLIB_LIKE)) is None
 
 
 def test_headers_probe_output_is_split_per_file() -> None:

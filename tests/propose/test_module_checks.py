@@ -266,3 +266,56 @@ def test_perl_module_call(fixture_repo: RepositoryBuild, tmp_path: Path) -> None
     assert prove(fixture_repo, apk, candidates, tmp_path / "good").passed
     gone = rewrite_without(apk, tmp_path / "gone.apk", "usr/share/perl5/Text/")
     _assert_kills(fixture_repo, gone, candidates, tmp_path / "gone")
+
+
+# --------------------------------------------------------------------------- argument-free queries
+
+
+def test_text_queries_stand_in_when_nothing_else_is_callable() -> None:
+    queries = [{"module": "pyfoo", "name": "codename"}, {"module": "pyfoo", "name": "id"}, {"module": "pyfoo"}]
+    stdout = _report(doctests=[], calls=[], queries=queries)
+    report = read_python_report(stdout)
+    assert report is not None and [q.function for q in report.queries] == ["codename", "id"]  # the nameless one goes
+    seen = {python_key("3.11"): result(python_key("3.11"), stdout)}
+    _, query = ModuleProposer().candidates(_pyfoo_analysis(), seen)
+    assert query.kind is CheckKind.FUNCTIONAL and query.step.name == "Calls pyfoo.id() twice for the same text"
+    runs = query.step.runs or ""
+    assert "from pyfoo import id\n" in runs and "assert isinstance(first, str) and first and first == second" in runs
+    # An observed call on a sample string says more than a query, so it wins.
+    seen = {python_key("3.11"): result(python_key("3.11"), _report(doctests=[], queries=queries))}
+    assert (
+        ModuleProposer().candidates(_pyfoo_analysis(), seen)[1].step.name == "Calls pyfoo.slugify() on a sample string"
+    )
+
+
+HOSTINFO = b'''"""Describes the machine."""
+_CALLS = []
+
+
+def id():
+    return "wolfi"
+
+
+def codename():
+    return ""
+
+
+def version(pretty=False):
+    _CALLS.append(pretty)
+    return "1" * len(_CALLS)
+
+
+def delete_name():
+    raise SystemExit("never called: the name announces a side effect")
+'''
+
+
+def test_a_stable_text_query_is_repeated_for_real(fixture_repo: RepositoryBuild, tmp_path: Path) -> None:
+    package = synthetic_package(tmp_path, "py3-hostinfo", {f"{SITE}/hostinfo.py": (HOSTINFO, 0o644)}, depends="python3")
+    candidates, seen = _propose(fixture_repo, package, tmp_path / "cache")
+    report = read_python_report(seen[python_key("3.11")].stdout)
+    assert report is not None and [q.function for q in report.queries] == ["id"], outputs(seen, "")
+    assert [c.step.name for c in candidates if c.step.name] == ["Calls hostinfo.id() twice for the same text"]
+    assert prove(fixture_repo, package, candidates, tmp_path / "good").passed
+    _assert_kills(fixture_repo, rewrite_without(package, tmp_path / "gone.apk", f"{SITE}/hostinfo.py"), candidates,
+                  tmp_path / "gone")  # fmt: skip
