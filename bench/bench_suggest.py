@@ -20,10 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from qackage.apk.archive import ApkArchive
-from qackage.apk.writer import PlannedFile, write_apk
+from qackage.apk.writer import read_package, write_apk
 from qackage.build import build_repository
-from qackage.model import EntryKind
 from qackage.suggest import SuggestRequest, suggest
 from qackage.validate.bubblewrap import Bubblewrap
 from qackage.validate.session import ValidateRequest
@@ -36,15 +34,7 @@ TARGET_PER_SECOND = 20_000 / (30 * 60)
 
 
 def _copy(apk: Path, name: str, out: Path) -> None:
-    files: list[PlannedFile] = []
-    with ApkArchive.open(apk) as archive:
-        info = archive.info
-        for member in archive.members():
-            entry = member.entry
-            if entry.kind is EntryKind.DIR:
-                continue
-            data = b"".join(member.chunks()) if entry.kind is EntryKind.FILE else None
-            files.append(PlannedFile(entry.path, entry.kind, entry.mode, data=data, link_target=entry.link_target))
+    info, files = read_package(apk)
     write_apk(out, dataclasses.replace(info, name=name), files, compresslevel=1)
 
 

@@ -24,6 +24,7 @@ from typing import BinaryIO
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from qackage.apk.archive import ApkArchive
 from qackage.apk.pkginfo import format_pkginfo
 from qackage.model import EntryKind, PackageInfo
 
@@ -221,3 +222,19 @@ def write_apk(
             shutil.copyfileobj(data_file, out, COPY_CHUNK)
         partial.replace(out_path)
     return final
+
+
+def read_package(apk: Path) -> tuple[PackageInfo, list[PlannedFile]]:
+    """An existing package as its PackageInfo and PlannedFiles (folders left out), to write
+    a changed copy. File contents are held in memory: for small packages (tests, fixtures,
+    benchmarks); mutants of real packages stream instead (`qackage.validate.mutators`)."""
+    files: list[PlannedFile] = []
+    with ApkArchive.open(apk) as archive:
+        info = archive.info
+        for member in archive.members():
+            entry = member.entry
+            if entry.kind is EntryKind.DIR:
+                continue
+            data = b"".join(member.chunks()) if entry.kind is EntryKind.FILE else None
+            files.append(PlannedFile(entry.path, entry.kind, entry.mode, data=data, link_target=entry.link_target))
+    return info, files

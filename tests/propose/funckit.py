@@ -19,14 +19,13 @@ from qackage.analyze.engine import analyze_source
 from qackage.apk.archive import ApkArchive
 from qackage.apk.pkginfo import parse_atoms
 from qackage.apk.signature import Keyring
-from qackage.apk.writer import PlannedFile, write_apk
+from qackage.apk.writer import PlannedFile, read_package, write_apk
 from qackage.build import RepositoryBuild
 from qackage.model import (
     Analysis,
     ArchiveCheck,
     Candidate,
     Entry,
-    EntryKind,
     Facts,
     KindSummary,
     PackageInfo,
@@ -144,16 +143,7 @@ def assert_every_step_fails(report: TestReport, candidates: Sequence[Candidate])
 
 
 def members(apk: Path) -> tuple[PackageInfo, list[PlannedFile]]:
-    files: list[PlannedFile] = []
-    with ApkArchive.open(apk) as archive:
-        info = archive.info
-        for member in archive.members():
-            entry = member.entry
-            if entry.kind is EntryKind.DIR:
-                continue
-            data = b"".join(member.chunks()) if entry.kind is EntryKind.FILE else None
-            files.append(PlannedFile(entry.path, entry.kind, entry.mode, data=data, link_target=entry.link_target))
-    return info, files
+    return read_package(apk)
 
 
 def rewrite(

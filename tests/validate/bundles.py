@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from qackage.apk.archive import ApkArchive
-from qackage.apk.writer import PlannedFile, write_apk
+from qackage.apk.writer import PlannedFile, read_package, write_apk
 from qackage.build import RepositoryBuild
-from qackage.model import EntryKind, PackageInfo
+from qackage.model import PackageInfo
 
 GREETKIT_PARTS = ("hello", "libgreet", "hello-dev", "hello-static", "hello-doc", "hello-bash-completion")
 GREETKIT = "greetkit"
@@ -28,15 +28,7 @@ GREETKIT = "greetkit"
 
 def package_files(apk: Path) -> list[PlannedFile]:
     """Every member of an .apk but its folders, as PlannedFiles (to build packages from others)."""
-    files: list[PlannedFile] = []
-    with ApkArchive.open(apk) as archive:
-        for member in archive.members():
-            entry = member.entry
-            if entry.kind is EntryKind.DIR:
-                continue
-            data = b"".join(member.chunks()) if entry.kind is EntryKind.FILE else None
-            files.append(PlannedFile(entry.path, entry.kind, entry.mode, data=data, link_target=entry.link_target))
-    return files
+    return read_package(apk)[1]
 
 
 def greetkit_files(repo: RepositoryBuild, parts: Sequence[str] = GREETKIT_PARTS) -> list[PlannedFile]:
